@@ -1,0 +1,156 @@
+"""Configuration as dataclasses: one place that lists every knob.
+
+Following pytorch-CycleGAN-and-pix2pix's separation of options from models,
+models and training read a config object, never global state. A config can be
+read from a TOML file and overridden field by field from the command line
+(``--set loss.adv_weight=0.5``); it is saved next to checkpoints as JSON so a
+trained model always knows how it was built.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+from dataclasses import dataclass, field, fields, is_dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+from .errors import ConfigError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+STYLE_DIM = 512
+"""Size of the style vector every model produces (documented in the README)."""
+
+
+@dataclass
+class ModelConfig:
+    """Architecture of the generator and discriminator."""
+
+    style_dim: int = STYLE_DIM
+    content_layer: str = "relu4_1"
+    style_layers: tuple[str, ...] = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")
+    decoder_width: int = 256
+    modulate_decoder: bool = True
+    disc_scales: int = 2
+    disc_channels: int = 64
+    disc_conditional: bool = True
+
+
+@dataclass
+class LossConfig:
+    """Weights and kinds of the generator's and discriminator's loss terms."""
+
+    content_weight: float = 1.0
+    content_layers: tuple[str, ...] = ("relu4_1",)
+    style_weight: float = 10.0
+    style_kind: str = "mean_std"  # mean_std | gram | both
+    style_layers: tuple[str, ...] = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")
+    adv_weight: float = 0.1
+    adv_kind: str = "bce"  # bce (standard minimax) | nonsat | hinge
+    r1_weight: float = 0.0
+    tv_weight: float = 0.0
+    identity_weight: float = 1.0
+
+
+@dataclass
+class TrainConfig:
+    """Everything one training run needs; saved with its checkpoints."""
+
+    content_dir: str = ""
+    styles_dir: str = ""
+    out: str = "runs/default"
+    steps: int = 1000
+    size: int = 256
+    batch_size: int = 4
+    lr_g: float = 1e-4
+    lr_d: float = 1e-4
+    betas: tuple[float, float] = (0.5, 0.999)
+    seed: int = 0
+    device: str = "auto"
+    amp: bool = True
+    workers: int = 0
+    threads: int = 0
+    log_every: int = 10
+    sample_every: int = 100
+    checkpoint_every: int = 100
+    keep_checkpoints: int = 3
+    encoder_weights: str = ""
+    model: ModelConfig = field(default_factory=ModelConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+
+
+T = TypeVar("T")
+
+
+def to_dict(config: Any) -> dict[str, Any]:
+    return dataclasses.asdict(config)
+
+
+def from_dict(cls: type[T], data: dict[str, Any]) -> T:
+    """Build a (nested) config dataclass from plain data, rejecting unknown keys."""
+    known = {f.name: f for f in fields(cls)}
+    unknown = set(data) - set(known)
+    if unknown:
+        raise ConfigError(f"unknown {cls.__name__} option(s): {', '.join(sorted(unknown))}")
+    values = {}
+    for name, value in data.items():
+        default = getattr(cls(), name)
+        if is_dataclass(default):
+            values[name] = from_dict(type(default), value)
+        else:
+            values[name] = _coerce(name, value, default)
+    return cls(**values)
+
+
+def _coerce(name: str, value: Any, default: Any) -> Any:
+    """Give a value the type of the field's default (TOML lists -> tuples)."""
+    if isinstance(default, tuple):
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"option {name} must be a list")
+        return tuple(value)
+    if isinstance(default, bool):
+        if not isinstance(value, bool):
+            raise ConfigError(f"option {name} must be true or false, got {value!r}")
+        return value
+    if isinstance(default, (int, float)) and not isinstance(value, (int, float)):
+        raise ConfigError(f"option {name} must be a number, got {value!r}")
+    if isinstance(default, int) and isinstance(value, float) and not value.is_integer():
+        raise ConfigError(f"option {name} must be an integer, got {value!r}")
+    return type(default)(value) if default is not None else value
+
+
+def load_toml(path: str | Path) -> dict[str, Any]:
+    try:
+        with open(path, "rb") as handle:
+            return tomllib.load(handle)
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {path}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+
+
+def apply_override(data: dict[str, Any], assignment: str) -> None:
+    """Apply ``a.b=value`` (value parsed as TOML, else taken as a string)."""
+    key, sep, raw = assignment.partition("=")
+    if not sep or not key.strip():
+        raise ConfigError(f"override {assignment!r} must look like section.option=value")
+    try:
+        value = tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw
+    *parents, leaf = key.strip().split(".")
+    node = data
+    for part in parents:
+        node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            raise ConfigError(f"override {assignment!r}: {part} is not a section")
+    node[leaf] = value
+
+
+def save_json(config: Any, path: Path) -> None:
+    path.write_text(json.dumps(to_dict(config), indent=2) + "\n")
