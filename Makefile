@@ -1,0 +1,27 @@
+# Two commands set everything up on a fresh machine:
+#   make demo   install, then stylize examples/ with the shipped default model
+#   make test   install, then run the test suite
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: install demo test clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet -c constraints.txt torch==2.13.0
+	$(BIN)/pip install --quiet -c constraints.txt -e ".[test]"
+	$(BIN)/semstyle weights fetch
+	touch $(STAMP)
+
+demo: install
+	$(BIN)/semstyle stylize examples/chicago.jpg --style examples/starry_night.jpg -o out/demo.png
+
+test: install
+	$(BIN)/python -m pytest -q
+
+clean:
+	rm -rf $(VENV) out .pytest_cache

@@ -1,0 +1,186 @@
+"""Command-line interface: ``semstyle stylize | train | export | weights``.
+
+Exit codes: 0 success, 2 bad input or usage (one line on stderr, no
+traceback), 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from . import __version__
+from .errors import ConfigError, ImageError, SemstyleError
+
+SUPPORTED_OUTPUTS = (".png", ".jpg", ".jpeg", ".webp")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports usage errors in one line with exit code 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="semstyle", description="GAN-based semantic image style transfer.")
+    parser.add_argument("--version", action="version", version=f"semstyle {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    _add_stylize(commands)
+    _add_train(commands)
+    _add_export(commands)
+    _add_weights(commands)
+    return parser
+
+
+def _add_stylize(commands) -> None:
+    p = commands.add_parser("stylize", help="stylize photos with a painting's style")
+    p.add_argument("content", nargs="+", help="content image(s) or a folder of images")
+    p.add_argument("--style", action="append", required=True, metavar="IMAGE[:WEIGHT]",
+                   help="style image; repeat to blend styles, e.g. --style a.jpg:0.7 --style b.jpg:0.3")
+    p.add_argument("-o", "--output", required=True, help="output file, or folder for several inputs")
+    p.add_argument("--model", help="trained model: run directory (latest checkpoint), model dir or .safetensors")
+    p.add_argument("--size", type=int, help="cap the longer side in px (default: keep size up to 1024)")
+    p.add_argument("--style-size", type=int, default=512, help="longer side the style image is read at")
+    p.add_argument("--strength", type=float, default=1.0, help="0 = photo, 1 = full style (default 1)")
+    p.add_argument("--preserve-color", action="store_true", help="keep the photo's colours")
+    p.add_argument("--device", default="auto", help="cpu, cuda or auto (default)")
+    p.add_argument("--encoder-weights", help="VGG weights file (converted .safetensors or torchvision .pth)")
+    p.add_argument("--no-metadata", action="store_true", help="do not embed provenance metadata")
+    p.set_defaults(func=cmd_stylize)
+
+
+def _add_train(commands) -> None:
+    p = commands.add_parser("train", help="train a model (content + style + adversarial losses)")
+    p.add_argument("--content", dest="content_dir", help="folder of content photos")
+    p.add_argument("--styles", dest="styles_dir", help="folder of style paintings (D's real set)")
+    p.add_argument("--out", help="run directory for checkpoints, samples and logs")
+    p.add_argument("--steps", type=int, help="total training steps")
+    p.add_argument("--size", type=int, help="training crop size in px")
+    p.add_argument("--batch-size", dest="batch_size", type=int)
+    p.add_argument("--device", help="cpu, cuda or auto")
+    p.add_argument("--config", help="TOML config file")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config value, e.g. --set loss.adv_kind=hinge")
+    p.add_argument("--resume", action="store_true", help="continue from the run directory's latest checkpoint")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_train)
+
+
+def _add_export(commands) -> None:
+    p = commands.add_parser("export", help="turn a run's checkpoint into a model directory for inference")
+    p.add_argument("run", help="run directory or checkpoint file")
+    p.add_argument("-o", "--output", required=True, help="model directory to write")
+    p.add_argument("--half", action="store_true", help="store weights as float16 (half the size)")
+    p.set_defaults(func=cmd_export)
+
+
+def _add_weights(commands) -> None:
+    p = commands.add_parser("weights", help="manage the pretrained VGG16 weights")
+    p.add_argument("action", choices=["fetch", "path"], help="fetch: download, convert and check; path: print")
+    p.add_argument("--force", action="store_true", help="fetch again even if cached")
+    p.set_defaults(func=cmd_weights)
+
+
+# --------------------------------------------------------------------------
+
+def cmd_weights(args) -> int:
+    from .encoders import default_weights_path, fetch_weights
+
+    if args.action == "path":
+        print(default_weights_path())
+        return 0
+    print(fetch_weights(force=args.force))
+    return 0
+
+
+def cmd_train(args) -> int:
+    from .train import load_train_config, train
+
+    values = {k: getattr(args, k) for k in ("content_dir", "styles_dir", "out", "steps", "size", "batch_size", "device")}
+    config = load_train_config(args.config, args.overrides, **values)
+    path = train(config, resume=args.resume, progress=not args.no_progress)
+    print(path)
+    return 0
+
+
+def cmd_export(args) -> int:
+    from .checkpoints import export_model, load_generator
+
+    generator, metadata = load_generator(args.run)
+    info = {"source_step": metadata.get("step", "")}
+    print(export_model(generator, Path(args.output), half=args.half, info=info))
+    return 0
+
+
+def _content_files(inputs: list[str]) -> list[Path]:
+    from .io import list_images
+
+    files: list[Path] = []
+    for item in inputs:
+        path = Path(item)
+        files.extend(list_images(path) if path.is_dir() else [path])
+    return files
+
+
+def _output_paths(contents: list[Path], output: str, many: bool) -> list[Path]:
+    """One output file, or one file per input inside an output folder."""
+    out = Path(output)
+    if not many and not out.is_dir():
+        return [out]
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"several inputs need an output folder, but {out} is a file")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ImageError(f"cannot create output folder {out}: {exc.strerror}") from None
+    names = []
+    for path in contents:
+        suffix = path.suffix.lower() if path.suffix.lower() in SUPPORTED_OUTPUTS else ".png"
+        names.append(out / f"{path.stem}{suffix}")
+    return names
+
+
+def cmd_stylize(args) -> int:
+    from .io import ensure_writable
+    from .stylize import Stylizer, check_strength, parse_style_arg
+
+    check_strength(args.strength)
+    styles = [parse_style_arg(s) for s in args.style]
+    contents = _content_files(args.content)
+    many = len(contents) > 1 or any(Path(c).is_dir() for c in args.content)
+    outputs = _output_paths(contents, args.output, many)
+    for out in outputs:
+        ensure_writable(out)
+    stylizer = Stylizer(args.model, device=args.device, encoder_weights=args.encoder_weights)
+    style_vec = stylizer.style_vector(styles, args.style_size)
+    names = [Path(str(s.image)).name for s in styles]
+    failures = 0
+    for content, out in zip(contents, outputs):
+        try:
+            result = stylizer.stylize(content, style_vec, strength=args.strength, size=args.size,
+                                      preserve_colors=args.preserve_color)
+            from .io import save_image
+            save_image(result, out, provenance=None if args.no_metadata else stylizer.provenance(names))
+            print(out)
+        except SemstyleError as exc:
+            failures += 1
+            print(f"semstyle: error: {exc}", file=sys.stderr)
+    return 2 if failures else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except SemstyleError as exc:
+        print(f"semstyle: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("semstyle: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

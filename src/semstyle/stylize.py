@@ -1,0 +1,194 @@
+"""Inference: stylize photos with a trained generator.
+
+:class:`Stylizer` is the Python API behind ``semstyle stylize``. A style is
+reduced to one style vector; strength and multi-style blends are weighted sums
+of style vectors (strength 0 is the photo's own vector, i.e. the photo), so
+every mix happens in feature space, never as a pixel blend.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Union
+
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from .checkpoints import load_generator
+from .encoders import VGGEncoder
+from .errors import ConfigError, WeightsError
+from .io import Provenance, image_to_tensor, load_image, save_image, tensor_to_image
+
+ImageLike = Union[str, Path, Image.Image]
+DEFAULT_MAX_SIDE = 1024
+DEFAULT_STYLE_SIZE = 512
+MIN_SIDE = 32
+
+
+def default_model_path() -> Path:
+    """The model shipped inside the package (``semstyle/assets/default``)."""
+    return Path(str(resources.files("semstyle") / "assets" / "default"))
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError("--device cuda requested but no CUDA GPU is available; use --device cpu")
+    if name not in ("cpu",) and not name.startswith("cuda"):
+        raise ConfigError(f"unknown device {name!r}; use cpu, cuda or auto")
+    return torch.device(name)
+
+
+def check_strength(strength: float) -> float:
+    if not 0.0 <= strength <= 1.0:
+        raise ConfigError(f"strength must be between 0 and 1, got {strength}")
+    return float(strength)
+
+
+def fit_size(width: int, height: int, max_side: int | None) -> tuple[int, int]:
+    """Scale (width, height) down so the longer side is at most ``max_side``."""
+    cap = DEFAULT_MAX_SIDE if max_side is None else max_side
+    longer = max(width, height)
+    if longer <= cap:
+        return width, height
+    scale = cap / longer
+    return max(1, round(width * scale)), max(1, round(height * scale))
+
+
+def preserve_color(stylized: torch.Tensor, content: torch.Tensor) -> torch.Tensor:
+    """Keep the content's colours: luminance from the stylized image, chroma
+    (YIQ I and Q) from the content (Gatys et al. 2016, "luminance-only transfer")."""
+    to_yiq = stylized.new_tensor([[0.299, 0.587, 0.114], [0.596, -0.274, -0.322], [0.211, -0.523, 0.312]])
+    from_yiq = torch.linalg.inv(to_yiq)
+    y_out = torch.einsum("ij,njhw->nihw", to_yiq, stylized)
+    yiq_content = torch.einsum("ij,njhw->nihw", to_yiq, content)
+    mixed = torch.cat([y_out[:, :1], yiq_content[:, 1:]], dim=1)
+    return torch.einsum("ij,njhw->nihw", from_yiq, mixed).clamp(0, 1)
+
+
+@dataclass
+class WeightedStyle:
+    image: ImageLike
+    weight: float = 1.0
+
+
+class Stylizer:
+    """Stylize images with a trained semstyle model.
+
+    >>> s = Stylizer()                                    # shipped default model
+    >>> s.stylize("photo.jpg", "starry_night.jpg", strength=0.8).save("out.png")
+    >>> s.stylize("photo.jpg", [("a.jpg", 0.7), ("b.jpg", 0.3)])  # blend two styles
+    """
+
+    def __init__(self, model: str | Path | None = None, device: str = "auto",
+                 encoder_weights: str | Path | None = None):
+        self.device = pick_device(device)
+        self.model_path = Path(model) if model else default_model_path()
+        if model is None and not any(self.model_path.glob("*.safetensors")):
+            raise WeightsError("no default model is shipped in this install; train one with "
+                               "'semstyle train' and pass --model RUN_DIR")
+        self.generator, self.model_info = load_generator(self.model_path, self.device)
+        self.config = self.generator.config
+        self.encoder = VGGEncoder.pretrained(encoder_weights).to(self.device)
+        self._taps = tuple(dict.fromkeys((self.config.content_layer, *self.config.style_layers)))
+
+    # -- style vectors ------------------------------------------------------
+
+    def _as_tensor(self, image: ImageLike, max_side: int | None) -> torch.Tensor:
+        img = image if isinstance(image, Image.Image) else load_image(image, min_size=MIN_SIDE)
+        if img.mode != "RGB":
+            img = img.convert("RGB")
+        if min(img.size) < MIN_SIDE:
+            raise ConfigError(f"image is {img.width}x{img.height}; the shorter side must be at least {MIN_SIDE} px")
+        width, height = fit_size(img.width, img.height, max_side)
+        if (width, height) != img.size:
+            img = img.resize((width, height), Image.LANCZOS)
+        return image_to_tensor(img).to(self.device)
+
+    @torch.no_grad()
+    def style_vector(self, style: ImageLike | Sequence, style_size: int = DEFAULT_STYLE_SIZE) -> torch.Tensor:
+        """One style image, or a list of ``(image, weight)`` pairs blended by
+        normalised weights, as a (1, style_dim) vector."""
+        styles = _weighted_styles(style)
+        total = sum(s.weight for s in styles)
+        vector = None
+        for entry in styles:
+            feats = self.encoder(self._as_tensor(entry.image, style_size), self.config.style_layers)
+            part = self.generator.style_vector(feats) * (entry.weight / total)
+            vector = part if vector is None else vector + part
+        return vector
+
+    # -- stylization --------------------------------------------------------
+
+    @torch.no_grad()
+    def stylize(self, content: ImageLike, style: ImageLike | Sequence | torch.Tensor, *,
+                strength: float = 1.0, size: int | None = None, preserve_colors: bool = False,
+                style_size: int = DEFAULT_STYLE_SIZE) -> Image.Image:
+        """Stylize ``content``; returns an RGB image the size of the content
+        (after ``size`` caps its longer side; default cap 1024 px)."""
+        strength = check_strength(strength)
+        if size is not None and size < MIN_SIDE:
+            raise ConfigError(f"--size must be at least {MIN_SIDE}, got {size}")
+        style_vec = style if torch.is_tensor(style) else self.style_vector(style, style_size)
+        content_t = self._as_tensor(content, size)
+        output = self.stylize_tensor(content_t, style_vec.to(self.device), strength)
+        if preserve_colors:
+            output = preserve_color(output, content_t)
+        return tensor_to_image(output)
+
+    @torch.no_grad()
+    def stylize_tensor(self, content: torch.Tensor, style_vec: torch.Tensor, strength: float = 1.0) -> torch.Tensor:
+        """(N,3,H,W) in 0..1 -> stylized (N,3,H,W) in 0..1, any H and W.
+
+        The image is reflect-padded to a multiple of 8 (three VGG poolings) and
+        cropped back, so odd sizes come out exactly as they went in.
+        """
+        h, w = content.shape[-2:]
+        pad_h, pad_w = (-h) % 8, (-w) % 8
+        padded = F.pad(content, (0, pad_w, 0, pad_h), mode="reflect") if pad_h or pad_w else content
+        feats = self.encoder(padded, self._taps)
+        vector = style_vec.expand(content.shape[0], -1)
+        if strength < 1.0:
+            own = self.generator.style_vector(feats)
+            vector = strength * vector + (1.0 - strength) * own
+        output = self.generator(feats[self.config.content_layer], vector)
+        return output[..., :h, :w].clamp(0, 1)
+
+    def provenance(self, style_names: Sequence[str]) -> Provenance:
+        return Provenance(styles=list(style_names), model=str(self.model_path.name or self.model_path))
+
+    def stylize_file(self, content: str | Path, style: ImageLike | Sequence, output: str | Path, *,
+                     metadata: bool = True, **options) -> Path:
+        """Stylize one file and write it atomically, with provenance metadata."""
+        result = self.stylize(content, style, **options)
+        names = [Path(str(s.image)).name if not isinstance(s.image, Image.Image) else "image"
+                 for s in _weighted_styles(style)]
+        return save_image(result, output, provenance=self.provenance(names) if metadata else None)
+
+
+def _weighted_styles(style: ImageLike | Sequence) -> list[WeightedStyle]:
+    if isinstance(style, (str, Path, Image.Image)):
+        return [WeightedStyle(style, 1.0)]
+    styles = [s if isinstance(s, WeightedStyle) else WeightedStyle(*s) if isinstance(s, tuple) else WeightedStyle(s)
+              for s in style]
+    if not styles:
+        raise ConfigError("at least one style image is needed")
+    if any(s.weight < 0 for s in styles) or sum(s.weight for s in styles) <= 0:
+        raise ConfigError("style weights must be non-negative and not all zero")
+    return styles
+
+
+def parse_style_arg(text: str) -> WeightedStyle:
+    """``path`` or ``path:weight`` (the weight is split off only when it is a number)."""
+    path, sep, weight = text.rpartition(":")
+    if sep and path:
+        try:
+            return WeightedStyle(path, float(weight))
+        except ValueError:
+            pass
+    return WeightedStyle(text, 1.0)

@@ -1,0 +1,475 @@
+"""Adversarial training of the style-transfer generator.
+
+One step (see :meth:`Trainer.train_step`):
+
+1. VGG features of a batch of content photos and a batch of paintings.
+2. Generator stylizes the photos with the paintings' style vectors.
+3. Discriminator update: paintings are real, stylized photos are fake.
+4. Generator update: content + style + adversarial (+ identity, TV) losses.
+
+All randomness of a step (which images, crops, flips) comes from a generator
+seeded with (seed, step, rank), so a resumed run sees exactly the batches the
+uninterrupted run would have seen. Works on CPU, on CUDA with mixed precision,
+and under ``torchrun`` with DistributedDataParallel.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from PIL import Image
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+
+from . import checkpoints as ckpt
+from . import losses
+from .config import TrainConfig, from_dict, save_json, to_dict
+from .encoders import VGGEncoder
+from .errors import ConfigError, ImageError
+from .io import image_to_tensor, list_images, load_image, save_image, tensor_to_image
+from .models import Generator, MultiScaleDiscriminator
+
+
+# --------------------------------------------------------------------------
+# Data
+# --------------------------------------------------------------------------
+
+class ImageBank:
+    """All images of a folder decoded once and kept small in memory.
+
+    Training crops at ``size`` px; images are stored with their shorter side at
+    ``2 * size`` so random crops can also zoom (scale augmentation).
+    """
+
+    def __init__(self, folder: str | Path, size: int):
+        self.size = size
+        self.images: list[torch.Tensor] = []
+        self.skipped: list[str] = []
+        for path in list_images(folder):
+            try:
+                self.images.append(image_to_tensor(self._shrink(load_image(path)))[0])
+            except ImageError as exc:
+                self.skipped.append(f"{path.name}: {exc}")
+        if not self.images:
+            raise ImageError(f"no readable images in {folder}")
+
+    def _shrink(self, img: Image.Image) -> Image.Image:
+        target = 2 * self.size
+        short = min(img.size)
+        if short > target:
+            scale = target / short
+            img = img.resize((max(1, round(img.width * scale)), max(1, round(img.height * scale))), Image.LANCZOS)
+        return img
+
+    def batch(self, count: int, rng: torch.Generator) -> torch.Tensor:
+        picks = torch.randint(len(self.images), (count,), generator=rng).tolist()
+        return torch.stack([self._random_crop(self.images[i], rng) for i in picks])
+
+    def _random_crop(self, image: torch.Tensor, rng: torch.Generator) -> torch.Tensor:
+        """A random square of side between size/1.0 and the full shorter side,
+        resized to ``size``, flipped left-right half the time."""
+        _, h, w = image.shape
+        short = min(h, w)
+        low = min(self.size, short)
+        side = int(torch.randint(low, short + 1, (1,), generator=rng))
+        top = int(torch.randint(0, h - side + 1, (1,), generator=rng))
+        left = int(torch.randint(0, w - side + 1, (1,), generator=rng))
+        crop = image[:, top:top + side, left:left + side]
+        if side != self.size:
+            crop = F.interpolate(crop[None], size=(self.size, self.size), mode="bilinear",
+                                 antialias=True, align_corners=False)[0]
+        if bool(torch.rand((), generator=rng) < 0.5):
+            crop = crop.flip(-1)
+        return crop.clamp(0, 1)
+
+
+# --------------------------------------------------------------------------
+# Distributed set-up
+# --------------------------------------------------------------------------
+
+@dataclass
+class Runtime:
+    device: torch.device
+    rank: int = 0
+    world_size: int = 1
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+
+def setup_runtime(config: TrainConfig) -> Runtime:
+    """Pick the device; join the process group when started by torchrun."""
+    if config.threads > 0:
+        torch.set_num_threads(config.threads)
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    want = config.device
+    if want == "auto":
+        want = "cuda" if torch.cuda.is_available() else "cpu"
+    if want == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("device cuda requested but no CUDA GPU is available; use --device cpu")
+    if world_size == 1:
+        return Runtime(torch.device(want))
+    rank = int(os.environ["RANK"])
+    local_rank = int(os.environ.get("LOCAL_RANK", rank))
+    backend = "nccl" if want == "cuda" else "gloo"
+    if not dist.is_initialized():
+        dist.init_process_group(backend)
+    device = torch.device(f"cuda:{local_rank}") if want == "cuda" else torch.device("cpu")
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
+    return Runtime(device, rank, world_size)
+
+
+class GeneratorStep(nn.Module):
+    """The generator's whole training forward in one ``forward`` call, so
+    DistributedDataParallel sees (and synchronises) every parameter."""
+
+    def __init__(self, generator: Generator, with_identity: bool):
+        super().__init__()
+        self.generator = generator
+        self.with_identity = with_identity
+
+    def forward(self, content_feats: dict[str, torch.Tensor], style_feats: dict[str, torch.Tensor]):
+        g = self.generator
+        layer = g.config.content_layer
+        style_vec = g.style_vector(style_feats)
+        output = g(content_feats[layer], style_vec)
+        reconstruction = None
+        if self.with_identity:
+            reconstruction = g(content_feats[layer], g.style_vector(content_feats))
+        return output, reconstruction, style_vec
+
+
+# --------------------------------------------------------------------------
+# Trainer
+# --------------------------------------------------------------------------
+
+class Trainer:
+    """Owns models, optimizers, data and the loop; saves and resumes checkpoints."""
+
+    def __init__(self, config: TrainConfig, runtime: Runtime | None = None):
+        validate(config)
+        self.config = config
+        self.runtime = runtime or setup_runtime(config)
+        self.device = self.runtime.device
+        self.run_dir = Path(config.out)
+        self.step = 0
+        self.content = ImageBank(config.content_dir, config.size)
+        self.styles = ImageBank(config.styles_dir, config.size)
+        self.encoder = VGGEncoder.pretrained(config.encoder_weights or None).to(self.device)
+        torch.manual_seed(config.seed)  # identical initial weights on every rank
+        self.generator = Generator(config.model).to(self.device)
+        self.discriminator = MultiScaleDiscriminator(config.model).to(self.device)
+        self.g_step = GeneratorStep(self.generator, config.loss.identity_weight > 0)
+        self.d_model: nn.Module = self.discriminator
+        if self.runtime.world_size > 1:
+            device_ids = [self.device.index] if self.device.type == "cuda" else None
+            self.g_step = DistributedDataParallel(self.g_step, device_ids=device_ids)
+            self.d_model = DistributedDataParallel(self.discriminator, device_ids=device_ids)
+        self.opt_g = torch.optim.Adam(self.generator.parameters(), lr=config.lr_g, betas=config.betas)
+        self.opt_d = torch.optim.Adam(self.discriminator.parameters(), lr=config.lr_d, betas=config.betas)
+        self.amp_dtype = self._amp_dtype()
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype == torch.float16)
+        loss = config.loss
+        self.feature_taps = tuple(dict.fromkeys(
+            (config.model.content_layer, *config.model.style_layers, *loss.content_layers, *loss.style_layers)))
+
+    def _amp_dtype(self) -> torch.dtype | None:
+        if not (self.config.amp and self.device.type == "cuda"):
+            return None
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+
+    def _autocast(self):
+        return torch.autocast("cuda", dtype=self.amp_dtype, enabled=self.amp_dtype is not None) \
+            if self.device.type == "cuda" else torch.autocast("cpu", enabled=False)
+
+    # -- one step ----------------------------------------------------------
+
+    def step_rng(self, step: int) -> torch.Generator:
+        """Randomness of one step, a pure function of (seed, step, rank)."""
+        seed = (self.config.seed * 1_000_003 + step) * 1009 + self.runtime.rank
+        return torch.Generator().manual_seed(seed)
+
+    def train_step(self, step: int) -> dict[str, float]:
+        cfg, loss_cfg = self.config, self.config.loss
+        rng = self.step_rng(step)
+        content = self.content.batch(cfg.batch_size, rng).to(self.device)
+        style = self.styles.batch(cfg.batch_size, rng).to(self.device)
+        with torch.no_grad(), self._autocast():
+            content_feats = self.encoder(content, self.feature_taps)
+            style_feats = self.encoder(style, self.feature_taps)
+
+        with self._autocast():
+            output, reconstruction, style_vec = self.g_step(content_feats, style_feats)
+        condition = style_vec.detach()
+
+        d_terms = self._discriminator_update(style, output.detach(), condition)
+        g_terms = self._generator_update(output, reconstruction, content, content_feats, style_feats, condition)
+        self.last_batch = (content, style, output.detach())
+        return {**d_terms, **g_terms}
+
+    def _discriminator_update(self, real: torch.Tensor, fake: torch.Tensor, condition: torch.Tensor) -> dict[str, float]:
+        loss_cfg = self.config.loss
+        self.opt_d.zero_grad(set_to_none=True)
+        n = real.shape[0]
+        use_r1 = loss_cfg.r1_weight > 0
+        real_in = real.detach().requires_grad_(use_r1)
+        with self._autocast():
+            # one forward over real and fake: DDP needs one forward per backward
+            logits = self.d_model(torch.cat([real_in, fake.to(real_in.dtype)]), torch.cat([condition, condition]))
+            real_logits = [l[:n].float() for l in logits]
+            fake_logits = [l[n:].float() for l in logits]
+            d_adv = losses.discriminator_adversarial_loss(real_logits, fake_logits, loss_cfg.adv_kind)
+        d_loss = d_adv
+        terms = {"d_adv": d_adv.item()}
+        if use_r1:
+            r1 = losses.r1_penalty(real_logits, real_in)
+            d_loss = d_loss + 0.5 * loss_cfg.r1_weight * r1
+            terms["d_r1"] = r1.item()
+        self.scaler.scale(d_loss).backward()
+        self.scaler.step(self.opt_d)
+        self.scaler.update()
+        terms["d_loss"] = d_loss.item()
+        return terms
+
+    def _generator_update(self, output, reconstruction, content, content_feats, style_feats, condition) -> dict[str, float]:
+        loss_cfg = self.config.loss
+        self.opt_g.zero_grad(set_to_none=True)
+        with self._autocast():
+            output_feats = self.encoder(output, self.feature_taps)
+            fake_logits = [l.float() for l in self.d_model(output, condition)]
+        output_feats = {k: v.float() for k, v in output_feats.items()}
+        content_f = {k: v.float() for k, v in content_feats.items()}
+        style_f = {k: v.float() for k, v in style_feats.items()}
+        terms = {
+            "content": losses.content_loss(output_feats, content_f, loss_cfg.content_layers),
+            "style": losses.style_loss(output_feats, style_f, loss_cfg.style_layers, loss_cfg.style_kind),
+            "adv": losses.generator_adversarial_loss(fake_logits, loss_cfg.adv_kind),
+        }
+        weights = {"content": loss_cfg.content_weight, "style": loss_cfg.style_weight, "adv": loss_cfg.adv_weight}
+        if reconstruction is not None:
+            terms["identity"] = losses.identity_loss(reconstruction.float(), content)
+            weights["identity"] = loss_cfg.identity_weight
+        if loss_cfg.tv_weight > 0:
+            terms["tv"] = losses.total_variation(output.float())
+            weights["tv"] = loss_cfg.tv_weight
+        g_loss = sum(weights[k] * v for k, v in terms.items())
+        self.scaler.scale(g_loss).backward()
+        self.scaler.step(self.opt_g)
+        self.scaler.update()
+        # D's parameters got gradients from G's adversarial term; they are
+        # cleared at the start of the next D update.
+        return {"g_loss": g_loss.item(), **{k: v.item() for k, v in terms.items()}}
+
+    # -- checkpoints -------------------------------------------------------
+
+    def save_checkpoint(self) -> Path | None:
+        """Write the full training state atomically (main process only)."""
+        if not self.runtime.is_main:
+            return None
+        g_opt, g_json = ckpt.flatten_optimizer("optim_g", self.opt_g.state_dict())
+        d_opt, d_json = ckpt.flatten_optimizer("optim_d", self.opt_d.state_dict())
+        tensors = {
+            **ckpt.prefixed("generator", self.generator.state_dict()),
+            **ckpt.prefixed("discriminator", self.discriminator.state_dict()),
+            **g_opt, **d_opt,
+            "rng.torch": torch.get_rng_state(),
+        }
+        metadata = {
+            "format": "semstyle-checkpoint",
+            "step": str(self.step),
+            "model_config": json.dumps(to_dict(self.config.model)),
+            "train_config": json.dumps(to_dict(self.config)),
+            "optim_g": g_json, "optim_d": d_json,
+            "scaler": json.dumps(self.scaler.state_dict()),
+        }
+        path = ckpt.atomic_save_safetensors(tensors, ckpt.checkpoint_path(self.run_dir, self.step), metadata)
+        ckpt.prune_checkpoints(self.run_dir, self.config.keep_checkpoints)
+        return path
+
+    def load_checkpoint(self, path: Path) -> None:
+        tensors, metadata = ckpt.read_safetensors(path)
+        if metadata.get("format") != "semstyle-checkpoint":
+            raise ConfigError(f"{path} is not a semstyle training checkpoint")
+        self.generator.load_state_dict(ckpt.unprefixed("generator", tensors))
+        self.discriminator.load_state_dict(ckpt.unprefixed("discriminator", tensors))
+        self.opt_g.load_state_dict(ckpt.unflatten_optimizer("optim_g", tensors, metadata["optim_g"]))
+        self.opt_d.load_state_dict(ckpt.unflatten_optimizer("optim_d", tensors, metadata["optim_d"]))
+        if "scaler" in metadata and self.scaler.is_enabled():
+            self.scaler.load_state_dict(json.loads(metadata["scaler"]))
+        torch.set_rng_state(tensors["rng.torch"])
+        self.step = int(metadata["step"])
+
+    # -- logging -----------------------------------------------------------
+
+    def save_samples(self) -> Path | None:
+        """A grid with one row per image: content | style | output."""
+        if not self.runtime.is_main:
+            return None
+        content, style, output = (t[:4].float().cpu().clamp(0, 1) for t in self.last_batch)
+        rows = [torch.cat([c, s, o], dim=2) for c, s, o in zip(content, style, output)]
+        grid = torch.cat(rows, dim=1)
+        path = self.run_dir / "samples" / f"step_{self.step:07d}.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        save_image(tensor_to_image(grid), path)
+        return path
+
+
+def validate(config: TrainConfig) -> None:
+    """Reject bad settings before any expensive work."""
+    loss = config.loss
+    if loss.adv_kind not in losses.ADVERSARIAL_KINDS:
+        raise ConfigError(f"loss.adv_kind must be one of {losses.ADVERSARIAL_KINDS}, got {loss.adv_kind!r}")
+    if loss.style_kind not in losses.STYLE_KINDS:
+        raise ConfigError(f"loss.style_kind must be one of {losses.STYLE_KINDS}, got {loss.style_kind!r}")
+    if config.size < 32 or config.size % 8:
+        raise ConfigError(f"--size must be a multiple of 8 and at least 32, got {config.size}")
+    for name in ("steps", "batch_size"):
+        if getattr(config, name) < 1:
+            raise ConfigError(f"{name} must be at least 1")
+    if not config.content_dir or not config.styles_dir:
+        raise ConfigError("training needs --content DIR and --styles DIR")
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and loss.r1_weight > 0:
+        raise ConfigError("loss.r1_weight > 0 is not supported with several processes; set it to 0 under torchrun")
+
+
+class _TensorBoard:
+    """TensorBoard scalars when the tensorboard package is installed."""
+
+    def __init__(self, log_dir: Path, enabled: bool):
+        self.writer = None
+        if enabled:
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+                self.writer = SummaryWriter(str(log_dir))
+            except ImportError:
+                print("semstyle: tensorboard is not installed; losses go to log.jsonl only", file=sys.stderr)
+
+    def scalars(self, values: dict[str, float], step: int) -> None:
+        if self.writer:
+            for name, value in values.items():
+                self.writer.add_scalar(f"loss/{name}", value, step)
+
+    def image(self, path: Path, step: int) -> None:
+        if self.writer:
+            self.writer.add_image("samples", image_to_tensor(load_image(path))[0], step)
+
+    def close(self) -> None:
+        if self.writer:
+            self.writer.close()
+
+
+def train(config: TrainConfig, resume: bool = False, progress: bool = True) -> Path:
+    """Run (or resume) training; returns the last checkpoint's path.
+
+    Ctrl-C or SIGTERM finishes the current step, writes a checkpoint and
+    raises KeyboardInterrupt; a SIGKILL loses at most ``checkpoint_every``
+    steps. ``resume`` continues from the run directory's latest checkpoint.
+    """
+    trainer = Trainer(config)
+    run_dir = trainer.run_dir
+    if resume:
+        latest = ckpt.latest_checkpoint(run_dir)
+        if latest is not None:
+            trainer.load_checkpoint(latest)
+    if trainer.runtime.is_main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        save_json(config, run_dir / "config.json")
+    board = _TensorBoard(run_dir / "tensorboard", trainer.runtime.is_main)
+    bar = _progress_bar(trainer, progress)
+    stop = _StopFlag()
+    last_path = None
+    try:
+        while trainer.step < config.steps and not stop.requested:
+            terms = trainer.train_step(trainer.step)
+            trainer.step += 1
+            if not all(math.isfinite(v) for v in terms.values()):
+                raise FloatingPointError(f"non-finite loss at step {trainer.step}: {terms}")
+            _log(trainer, terms, board, bar)
+            if trainer.step % config.sample_every == 0 or trainer.step == config.steps:
+                sample = trainer.save_samples()
+                if sample:
+                    board.image(sample, trainer.step)
+            if trainer.step % config.checkpoint_every == 0 or trainer.step == config.steps:
+                last_path = trainer.save_checkpoint()
+    except KeyboardInterrupt:
+        stop.requested = True
+    finally:
+        if stop.requested and trainer.step > 0:
+            last_path = trainer.save_checkpoint()
+            if trainer.runtime.is_main:
+                print(f"\nsemstyle: stopped at step {trainer.step}; checkpoint saved, continue with --resume",
+                      file=sys.stderr)
+        stop.restore()
+        if bar is not None:
+            bar.close()
+        board.close()
+    if stop.requested:
+        raise KeyboardInterrupt
+    return last_path or ckpt.latest_checkpoint(run_dir)
+
+
+def _progress_bar(trainer: Trainer, enabled: bool):
+    if not (enabled and trainer.runtime.is_main):
+        return None
+    from tqdm import tqdm
+    return tqdm(total=trainer.config.steps, initial=trainer.step, desc="train", dynamic_ncols=True)
+
+
+def _log(trainer: Trainer, terms: dict[str, float], board: _TensorBoard, bar) -> None:
+    if bar is not None:
+        bar.update(1)
+    if trainer.step % trainer.config.log_every and trainer.step != trainer.config.steps:
+        return
+    if not trainer.runtime.is_main:
+        return
+    board.scalars(terms, trainer.step)
+    record = {"step": trainer.step, "time": round(time.time(), 3), **{k: round(v, 6) for k, v in terms.items()}}
+    with open(trainer.run_dir / "log.jsonl", "a") as handle:
+        handle.write(json.dumps(record) + "\n")
+    if bar is not None:
+        shown = ("d_loss", "g_loss", "content", "style", "adv", "identity")
+        bar.set_postfix({k: f"{terms[k]:.3g}" for k in shown if k in terms})
+
+
+class _StopFlag:
+    """SIGTERM is treated like Ctrl-C: finish the step, checkpoint, exit."""
+
+    def __init__(self):
+        self.requested = False
+        self._previous = None
+        try:
+            self._previous = signal.signal(signal.SIGTERM, self._handle)
+        except ValueError:  # not the main thread
+            pass
+
+    def _handle(self, signum, frame):
+        self.requested = True
+
+    def restore(self) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGTERM, self._previous)
+
+
+def load_train_config(path: str | None, overrides: list[str], **cli_values) -> TrainConfig:
+    """Defaults <- TOML file <- explicit CLI options <- ``--set key=value``."""
+    from .config import apply_override, load_toml
+
+    data = load_toml(path) if path else {}
+    for key, value in cli_values.items():
+        if value is not None:
+            data[key] = value
+    for assignment in overrides:
+        apply_override(data, assignment)
+    return from_dict(TrainConfig, data)

@@ -1,0 +1,29 @@
+"""Shared test helpers: where the real test images live, tiny configs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+REPO = Path(__file__).resolve().parents[1]
+DATA = REPO.parent / "shared" / "data"
+
+
+def data_dir(name: str) -> Path:
+    """A folder of ../shared/data; the suite needs it (CI has it beside the repo)."""
+    path = DATA / name
+    if not path.is_dir():
+        pytest.skip(f"test images not found at {path}")
+    return path
+
+
+def make_image_folder(src: Path, dest: Path, count: int, side: int = 64) -> Path:
+    """Small copies of real images, so tests stay fast."""
+    dest.mkdir(parents=True, exist_ok=True)
+    for path in sorted(src.glob("*.jpg"))[:count]:
+        img = Image.open(path).convert("RGB")
+        img.thumbnail((side * 2, side * 2))
+        img.save(dest / path.name, quality=90)
+    return dest

@@ -1,0 +1,163 @@
+"""Training: losses logged, checkpoints, exact resume, SIGKILL, Ctrl-C, DDP."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from semstyle import checkpoints as ckpt
+from semstyle.config import LossConfig, ModelConfig, TrainConfig
+from semstyle.errors import ConfigError
+from semstyle.train import ImageBank, train, validate
+
+from .helpers import data_dir, make_image_folder
+
+TINY_MODEL = ModelConfig(style_dim=16, decoder_width=32, disc_channels=8, disc_scales=2)
+
+
+@pytest.fixture(scope="module")
+def folders(tmp_path_factory):
+    root = tmp_path_factory.mktemp("data")
+    content = make_image_folder(data_dir("content"), root / "content", 3)
+    styles = make_image_folder(data_dir("styles"), root / "styles", 3)
+    return content, styles
+
+
+def tiny_config(folders, out: Path, steps: int, **changes) -> TrainConfig:
+    content, styles = folders
+    values = dict(content_dir=str(content), styles_dir=str(styles), out=str(out), steps=steps, size=32,
+                  batch_size=2, checkpoint_every=2, sample_every=2, log_every=1, model=TINY_MODEL)
+    values.update(changes)
+    return TrainConfig(**values)
+
+
+def generator_state(path: Path) -> dict[str, torch.Tensor]:
+    tensors, _ = ckpt.read_safetensors(path)
+    return ckpt.unprefixed("generator", tensors)
+
+
+def test_training_logs_losses_and_writes_checkpoints_and_samples(folders, tmp_path):
+    last = train(tiny_config(folders, tmp_path / "run", 4, keep_checkpoints=1), progress=False)
+    assert last == ckpt.checkpoint_path(tmp_path / "run", 4)
+    assert ckpt.list_checkpoints(tmp_path / "run") == [last]  # older ones pruned
+    records = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in records] == [1, 2, 3, 4]
+    for key in ("d_loss", "g_loss", "content", "style", "adv", "identity"):
+        assert all(key in r and r[key] == r[key] for r in records)
+    assert sorted(p.name for p in (tmp_path / "run" / "samples").glob("*.png")) == [
+        "step_0000002.png", "step_0000004.png"]
+    assert any((tmp_path / "run" / "tensorboard").iterdir())
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["steps"] == 4
+
+
+def test_generator_learns_on_a_fixed_batch(folders, tmp_path):
+    """Loss terms must fall when training: the parts are wired together."""
+    config = tiny_config(folders, tmp_path / "run", 30, checkpoint_every=100, sample_every=100, lr_g=1e-3)
+    train(config, progress=False)
+    records = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    first = sum(r["identity"] for r in records[:5]) / 5
+    last = sum(r["identity"] for r in records[-5:]) / 5
+    assert last < first
+
+
+def test_resume_continues_exactly(folders, tmp_path):
+    straight = train(tiny_config(folders, tmp_path / "a", 4), progress=False)
+    train(tiny_config(folders, tmp_path / "b", 2), progress=False)
+    resumed = train(tiny_config(folders, tmp_path / "b", 4), resume=True, progress=False)
+    a, b = generator_state(straight), generator_state(resumed)
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+
+
+@pytest.mark.parametrize("kind", ["bce", "nonsat", "hinge"])
+def test_each_adversarial_kind_trains(folders, tmp_path, kind):
+    loss = LossConfig(adv_kind=kind, r1_weight=1.0 if kind == "hinge" else 0.0, tv_weight=0.1)
+    train(tiny_config(folders, tmp_path / kind, 1, loss=loss), progress=False)
+    record = json.loads((tmp_path / kind / "log.jsonl").read_text().splitlines()[-1])
+    assert "adv" in record and "d_adv" in record
+    if kind == "hinge":
+        assert record["d_r1"] >= 0 and "tv" in record
+
+
+def test_bad_settings_are_rejected_before_work(folders, tmp_path):
+    with pytest.raises(ConfigError, match="adv_kind"):
+        validate(tiny_config(folders, tmp_path, 1, loss=LossConfig(adv_kind="wgan")))
+    with pytest.raises(ConfigError, match="multiple of 8"):
+        validate(tiny_config(folders, tmp_path, 1, size=30))
+
+
+def test_image_bank_crops_are_deterministic_per_seed(folders):
+    bank = ImageBank(folders[0], 32)
+    first = bank.batch(3, torch.Generator().manual_seed(5))
+    again = bank.batch(3, torch.Generator().manual_seed(5))
+    other = bank.batch(3, torch.Generator().manual_seed(6))
+    assert first.shape == (3, 3, 32, 32)
+    assert torch.equal(first, again) and not torch.equal(first, other)
+
+
+def _cli_train(folders, out: Path, steps: int, *extra: str) -> list[str]:
+    content, styles = folders
+    return [sys.executable, "-m", "semstyle.cli", "train", "--content", str(content), "--styles", str(styles),
+            "--out", str(out), "--steps", str(steps), "--size", "32", "--batch-size", "2", "--no-progress",
+            "--set", "checkpoint_every=1", "--set", "log_every=1", "--set", "model.decoder_width=32", "--set", "model.style_dim=16",
+            "--set", "model.disc_channels=8", "--set", "threads=1", *extra]
+
+
+def _wait_for_checkpoint(run: Path, proc: subprocess.Popen, timeout: float = 120) -> None:
+    deadline = time.time() + timeout
+    while not ckpt.list_checkpoints(run):
+        assert proc.poll() is None, proc.stderr.read()
+        assert time.time() < deadline, "no checkpoint appeared"
+        time.sleep(0.2)
+
+
+def test_sigkill_then_resume_finishes(folders, tmp_path):
+    run = tmp_path / "run"
+    proc = subprocess.Popen(_cli_train(folders, run, 200), stderr=subprocess.PIPE, text=True)
+    _wait_for_checkpoint(run, proc)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    killed_at = int(ckpt.read_safetensors(ckpt.latest_checkpoint(run))[1]["step"])
+    assert killed_at < 200
+    assert not list((run / "checkpoints").glob("*.tmp"))
+    result = subprocess.run(_cli_train(folders, run, killed_at + 2, "--resume"), capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    _, metadata = ckpt.read_safetensors(ckpt.latest_checkpoint(run))
+    assert int(metadata["step"]) == killed_at + 2
+
+
+def test_ctrl_c_saves_a_checkpoint_and_exits_130(folders, tmp_path):
+    run = tmp_path / "run"
+    proc = subprocess.Popen(_cli_train(folders, run, 10_000, "--set", "checkpoint_every=1000"),
+                            stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while not (run / "log.jsonl").exists():
+        assert proc.poll() is None and time.time() < deadline
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130
+    assert "--resume" in stderr and "Traceback" not in stderr
+    assert ckpt.latest_checkpoint(run) is not None
+
+
+def test_ddp_with_two_cpu_processes(folders, tmp_path):
+    pytest.importorskip("torch.distributed")
+    run = tmp_path / "run"
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29517",
+               "-m", "semstyle.cli", *_cli_train(folders, run, 2)[3:]]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    _, metadata = ckpt.read_safetensors(ckpt.latest_checkpoint(run))
+    assert metadata["step"] == "2"
+    assert len((run / "log.jsonl").read_text().splitlines()) == 2  # only rank 0 logs
