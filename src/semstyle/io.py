@@ -101,11 +101,15 @@ def load_image(path: PathLike, *, min_size: int = 16,
 
 def _check_input_file(path: Path) -> None:
     """Give the precise reason up front; Pillow's errors for these are vague."""
-    if not path.exists():
-        raise ImageError(f"cannot read image {path}: file does not exist")
-    if path.is_dir():
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        raise ImageError(f"cannot read image {path}: file does not exist") from None
+    except OSError as exc:
+        raise ImageError(f"cannot read image {path}: {_one_line(exc.strerror or exc)}") from exc
+    if stat.S_ISDIR(info.st_mode):
         raise ImageError(f"cannot read image {path}: it is a folder, not an image file")
-    if path.stat().st_size == 0:
+    if info.st_size == 0:
         raise ImageError(f"cannot read image {path}: file is empty (0 bytes)")
 
 
@@ -136,8 +140,9 @@ def _decode(path: Path, *, min_size: int, max_pixels: int) -> Image.Image:
             img.load()
             return img
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise ImageError(f"cannot read image {path}: more than {max_pixels:,} pixels, "
-                         f"refusing to decode it (possible decompression bomb)") from exc
+        raise ImageError(f"cannot read image {path}: more than {max_pixels:,} pixels "
+                         f"(possible decompression bomb); if you trust the file, "
+                         f"raise max_pixels") from exc
     except UnidentifiedImageError as exc:
         raise ImageError(f"cannot read image {path}: not an image file, or a format "
                          f"Pillow cannot read") from exc
@@ -153,7 +158,8 @@ def _check_dimensions(path: Path, size: tuple[int, int], min_size: int, max_pixe
     width, height = size
     if width * height > max_pixels:
         raise ImageError(f"cannot read image {path}: {width}x{height} is more than "
-                         f"{max_pixels:,} pixels (possible decompression bomb)")
+                         f"{max_pixels:,} pixels (possible decompression bomb); if you "
+                         f"trust the file, raise max_pixels")
     if min(width, height) < min_size:
         raise ImageError(f"cannot read image {path}: {width}x{height} is too small; "
                          f"the shorter side must be at least {min_size} px")

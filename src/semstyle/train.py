@@ -385,6 +385,7 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True) -> P
             trainer.load_checkpoint(latest)
     if trainer.runtime.is_main:
         run_dir.mkdir(parents=True, exist_ok=True)
+        ckpt.remove_stale_temp_files(run_dir)
         save_json(config, run_dir / "config.json")
     board = _TensorBoard(run_dir / "tensorboard", trainer.runtime.is_main)
     bar = _progress_bar(trainer, progress)

@@ -1,0 +1,112 @@
+"""Inference pipeline: sizes, strength, blends, colour preservation."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from PIL import Image
+
+from semstyle.errors import ConfigError, WeightsError
+from semstyle.stylize import Stylizer, fit_size, parse_style_arg, preserve_color
+
+from .helpers import data_dir
+from .models_fixture import tiny_model_dir
+
+
+@pytest.fixture(scope="module")
+def stylizer(tmp_path_factory):
+    return Stylizer(tiny_model_dir(tmp_path_factory.mktemp("model")), device="cpu")
+
+
+@pytest.fixture(scope="module")
+def photo():
+    img = Image.open(data_dir("content") / "chicago.jpg").convert("RGB")
+    return img.resize((101, 67))  # odd sizes on purpose
+
+
+@pytest.fixture(scope="module")
+def painting():
+    return data_dir("styles") / "starry_night.jpg"
+
+
+def test_output_keeps_odd_input_size(stylizer, photo, painting):
+    result = stylizer.stylize(photo, painting)
+    assert result.size == photo.size and result.mode == "RGB"
+
+
+def test_size_caps_the_longer_side(stylizer, photo, painting):
+    assert stylizer.stylize(photo, painting, size=50).size == (50, 33)
+    assert fit_size(3000, 2000, None) == (1024, 683)
+    assert fit_size(640, 480, None) == (640, 480)
+
+
+def test_strength_interpolates_style_vectors(stylizer, photo, painting):
+    content = stylizer._as_tensor(photo.resize((96, 64)), None)  # no padding: same features both ways
+    style_vec = stylizer.style_vector(painting)
+    own_vec = stylizer.generator.style_vector(stylizer.encoder(content, stylizer.config.style_layers))
+    zero = stylizer.stylize_tensor(content, style_vec, 0.0)
+    half = stylizer.stylize_tensor(content, style_vec, 0.5)
+    full = stylizer.stylize_tensor(content, style_vec, 1.0)
+    own = stylizer.stylize_tensor(content, own_vec, 1.0)
+    mid = stylizer.stylize_tensor(content, 0.5 * style_vec + 0.5 * own_vec, 1.0)
+    assert torch.allclose(zero, own, atol=1e-5)
+    assert torch.allclose(half, mid, atol=1e-5)
+    assert not torch.allclose(zero, full, atol=1e-3)
+
+
+@pytest.mark.parametrize("strength", [-0.1, 1.5, float("nan")])
+def test_bad_strength_is_rejected(stylizer, photo, painting, strength):
+    with pytest.raises(ConfigError, match="strength"):
+        stylizer.stylize(photo, painting, strength=strength)
+
+
+def test_blend_is_the_weighted_sum_of_style_vectors(stylizer):
+    styles = data_dir("styles")
+    a, b = styles / "starry_night.jpg", styles / "the_scream.jpg"
+    blend = stylizer.style_vector([(a, 0.7), (b, 0.3)])
+    expected = 0.7 * stylizer.style_vector(a) + 0.3 * stylizer.style_vector(b)
+    assert torch.allclose(blend, expected, atol=1e-5)
+    assert torch.allclose(stylizer.style_vector([(a, 7), (b, 3)]), expected, atol=1e-5)
+
+
+def test_parse_style_arg():
+    assert parse_style_arg("a.jpg:0.7").weight == pytest.approx(0.7)
+    assert str(parse_style_arg("a.jpg:0.7").image) == "a.jpg"
+    assert parse_style_arg("dir:x/a.jpg").weight == 1.0
+    assert str(parse_style_arg("b.jpg").image) == "b.jpg"
+
+
+def test_preserve_color_keeps_content_chroma(stylizer, photo, painting):
+    stylized = torch.rand(1, 3, 8, 8) * 0.5 + 0.25
+    content = torch.rand(1, 3, 8, 8) * 0.5 + 0.25
+    mixed = preserve_color(stylized, content)
+    to_y = torch.tensor([0.299, 0.587, 0.114])
+    luma = lambda t: torch.einsum("c,nchw->nhw", to_y, t)  # noqa: E731
+    assert torch.allclose(luma(mixed), luma(stylized), atol=1e-4)
+    result = stylizer.stylize(photo, painting, preserve_colors=True)
+    assert result.size == photo.size
+
+
+def test_missing_default_model_says_what_to_do(monkeypatch, tmp_path):
+    import semstyle.stylize as stylize
+
+    monkeypatch.setattr(stylize, "default_model_path", lambda: tmp_path / "absent")
+    with pytest.raises(WeightsError, match="semstyle train"):
+        Stylizer(device="cpu")
+
+
+def test_run_directory_means_latest_checkpoint(tmp_path, photo, painting):
+    from semstyle.checkpoints import atomic_save_safetensors, checkpoint_path, prefixed
+    from semstyle.config import to_dict
+    from semstyle.models import Generator
+    import json
+    from .models_fixture import TINY_MODEL
+
+    for step, seed in ((1, 1), (2, 2)):
+        torch.manual_seed(seed)
+        g = Generator(TINY_MODEL)
+        atomic_save_safetensors(prefixed("generator", g.state_dict()), checkpoint_path(tmp_path, step),
+                                {"format": "semstyle-checkpoint", "step": str(step),
+                                 "model_config": json.dumps(to_dict(TINY_MODEL))})
+    loaded = Stylizer(tmp_path, device="cpu")
+    assert torch.equal(loaded.generator.decoder.to_rgb[1].weight, g.decoder.to_rgb[1].weight)
