@@ -170,6 +170,7 @@ def test_decoder_without_modulation():
 
 
 def test_generator_shape_and_gradients(small_config):
+    small_config.content_layer = "relu4_1"
     gen = Generator(small_config)
     feats = fake_vgg_feats(small_config.style_layers, size=32, batch=2)
     style = gen.style_vector(feats)
@@ -186,9 +187,16 @@ def test_generator_shape_and_gradients(small_config):
 
 
 def test_generator_content_layer_sets_decoder_input(small_config):
+    """relu3_1 is 1/4 of the image size (two poolings), relu4_1 is 1/8."""
     small_config.content_layer = "relu3_1"
     gen = Generator(small_config)
-    assert gen(torch.rand(1, 256, 4, 4), torch.randn(1, STYLE_DIM)).shape == (1, 3, 32, 32)
+    assert gen(torch.rand(1, 256, 4, 4), torch.randn(1, STYLE_DIM)).shape == (1, 3, 16, 16)
+    small_config.content_layer = "relu4_1"
+    gen = Generator(small_config)
+    assert gen(torch.rand(1, 512, 4, 4), torch.randn(1, STYLE_DIM)).shape == (1, 3, 32, 32)
+    small_config.content_layer = "relu5_1"
+    with pytest.raises(ValueError, match="relu3_1 or relu4_1"):
+        Generator(small_config)
 
 
 def test_generator_has_no_transposed_convolutions(small_config):

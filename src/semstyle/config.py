@@ -32,7 +32,7 @@ class ModelConfig:
     """Architecture of the generator and discriminator."""
 
     style_dim: int = STYLE_DIM
-    content_layer: str = "relu4_1"
+    content_layer: str = "relu3_1"
     style_layers: tuple[str, ...] = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")
     decoder_width: int = 256
     modulate_decoder: bool = True
@@ -46,6 +46,7 @@ class LossConfig:
     """Weights and kinds of the generator's and discriminator's loss terms."""
 
     content_weight: float = 1.0
+    content_target: str = "injected"  # injected (AdaIN target) | photo (normalised features of the photo)
     content_layers: tuple[str, ...] = ("relu4_1",)
     style_weight: float = 10.0
     style_kind: str = "mean_std"  # mean_std | gram | both
@@ -55,6 +56,7 @@ class LossConfig:
     r1_weight: float = 0.0
     tv_weight: float = 0.0
     identity_weight: float = 1.0
+    style_code_weight: float = 1.0
 
 
 @dataclass

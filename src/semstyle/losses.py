@@ -1,7 +1,9 @@
 """Every loss term, one function each.
 
-Generator: ``content_loss`` + ``style_loss`` + ``generator_adversarial_loss``
-(+ ``identity_loss``, ``total_variation``). Discriminator:
+Generator: content (``injected_content_loss`` by default, or
+``content_loss`` against the photo) + ``style_loss`` +
+``generator_adversarial_loss`` (+ ``style_code_loss``, ``identity_loss``,
+``total_variation``). Discriminator:
 ``discriminator_adversarial_loss`` (+ ``r1_penalty``). Feature dictionaries
 map VGG tap names (``relu4_1``) to tensors.
 
@@ -52,6 +54,27 @@ def content_loss(output: Features, content: Features, layers: Sequence[str], nor
             out, ref = _normalize(out), _normalize(ref)
         total = total + F.mse_loss(out, ref)
     return total
+
+
+def injected_content_loss(output_feat: torch.Tensor, injected: torch.Tensor) -> torch.Tensor:
+    """AdaIN's content loss: the output's VGG features should equal the
+    injected features the decoder was given (a detached target), relative to
+    the target's mean square so the term does not depend on feature scale."""
+    target = injected.detach()
+    return F.mse_loss(output_feat, target) / (target.pow(2).mean() + 1e-8)
+
+
+def style_code_loss(pred_mean: torch.Tensor, pred_std: torch.Tensor, style_feat: torch.Tensor) -> torch.Tensor:
+    """How well the style vector encodes the style's own feature statistics.
+
+    ``pred_mean``/``pred_std`` are what the injection derives from the style
+    vector; the targets are the style image's per-channel mean and std at the
+    injection layer. Mean error is relative to the mean square of the std;
+    std error is taken in log space (stds span orders of magnitude).
+    """
+    mean, std = channel_mean_std(style_feat.detach())
+    scale = std.pow(2).mean() + 1e-8
+    return F.mse_loss(pred_mean, mean) / scale + F.mse_loss(pred_std.log(), std.log())
 
 
 def mean_std_style_loss(output: Features, style: Features, layers: Sequence[str]) -> torch.Tensor:

@@ -70,7 +70,10 @@ class StyleInjection(nn.Module):
 
     The content features are instance-normalised (removing the photo's own
     feature statistics) and then given the mean and std that the style vector
-    predicts. Zero-initialised weights start every channel at mean 0, std 1.
+    predicts. Zero-initialised weights start every channel at mean 0, std 1;
+    training's style-code loss (``losses.style_code_loss``) then teaches the
+    vector to carry the style's own statistics, so injection behaves like
+    AdaIN from early on.
     """
 
     def __init__(self, style_dim: int, channels: int):
@@ -79,11 +82,16 @@ class StyleInjection(nn.Module):
         nn.init.zeros_(self.affine.weight)
         nn.init.zeros_(self.affine.bias)
 
+    def target_stats(self, style: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The per-channel (mean, std) this style vector asks for, shapes (N, C)."""
+        log_std, new_mean = self.affine(style).float().chunk(2, dim=1)
+        return new_mean, log_std.clamp(-8.0, 8.0).exp()
+
     def forward(self, feat: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
         mean, std = channel_mean_std(feat)
         normalized = (feat - mean[..., None, None]) / std[..., None, None]
-        log_std, new_mean = self.affine(style).chunk(2, dim=1)
-        return normalized * log_std.exp()[..., None, None] + new_mean[..., None, None]
+        new_mean, new_std = self.target_stats(style)
+        return normalized * new_std[..., None, None] + new_mean[..., None, None]
 
 
 class FeatureModulation(nn.Module):
@@ -110,24 +118,26 @@ def _conv(in_ch: int, out_ch: int) -> nn.Sequential:
 
 
 class Decoder(nn.Module):
-    """Mirror of VGG up to relu4_1: nearest upsampling + conv (no transposed
-    convolutions, whose uneven overlap draws checkerboards)."""
+    """Mirror of VGG up to the injection layer (relu4_1 or relu3_1): nearest
+    upsampling + conv, never transposed convolutions, whose uneven overlap
+    draws checkerboards. The first conv of each resolution is modulated by
+    the style vector."""
 
-    def __init__(self, style_dim: int, width: int = 256, modulate: bool = True, in_channels: int = 512):
+    def __init__(self, style_dim: int, width: int = 256, modulate: bool = True, in_channels: int = 512,
+                 level: int = 4):
         super().__init__()
-        widths = (width, width // 2, width // 4)
-        self.stages = nn.ModuleList([
-            nn.ModuleList([_conv(in_channels, widths[0])]),
-            nn.ModuleList([_conv(widths[0], widths[0]), _conv(widths[0], widths[0]),
-                           _conv(widths[0], widths[0]), _conv(widths[0], widths[1])]),
-            nn.ModuleList([_conv(widths[1], widths[1]), _conv(widths[1], widths[2])]),
-            nn.ModuleList([_conv(widths[2], widths[2])]),
-        ])
-        first_widths = (widths[0], widths[0], widths[1], widths[2])
+        w1, w2, w4 = width, width // 2, width // 4
+        if level == 4:
+            plan = [[(in_channels, w1)], [(w1, w1), (w1, w1), (w1, w1), (w1, w2)], [(w2, w2), (w2, w4)], [(w4, w4)]]
+        elif level == 3:
+            plan = [[(in_channels, w2)], [(w2, w2), (w2, w4)], [(w4, w4)]]
+        else:
+            raise ValueError(f"the decoder supports injection at relu3_1 or relu4_1, not level {level}")
+        self.stages = nn.ModuleList([nn.ModuleList([_conv(i, o) for i, o in stage]) for stage in plan])
         self.modulations = nn.ModuleList(
-            [FeatureModulation(style_dim, c) for c in first_widths] if modulate else []
+            [FeatureModulation(style_dim, stage[0][1]) for stage in plan] if modulate else []
         )
-        self.to_rgb = _conv(widths[2], 3)
+        self.to_rgb = _conv(w4, 3)
 
     def forward(self, feat: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
         x = feat
@@ -155,13 +165,17 @@ class Generator(nn.Module):
         self.style_encoder = StyleEncoder(config.style_layers, config.style_dim)
         self.injection = StyleInjection(config.style_dim, tap_channels(config.content_layer))
         self.decoder = Decoder(config.style_dim, config.decoder_width, config.modulate_decoder,
-                               tap_channels(config.content_layer))
+                               tap_channels(config.content_layer), level=int(config.content_layer[4]))
 
     def style_vector(self, feats: Mapping[str, torch.Tensor]) -> torch.Tensor:
         return self.style_encoder(feats)
 
+    def inject(self, content_feat: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
+        """Content features re-styled by the vector (the decoder's input)."""
+        return self.injection(content_feat, style)
+
     def forward(self, content_feat: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
-        return self.decoder(self.injection(content_feat, style), style)
+        return self.decoder(self.inject(content_feat, style), style)
 
 
 class PatchDiscriminator(nn.Module):

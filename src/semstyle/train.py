@@ -5,7 +5,8 @@ One step (see :meth:`Trainer.train_step`):
 1. VGG features of a batch of content photos and a batch of paintings.
 2. Generator stylizes the photos with the paintings' style vectors.
 3. Discriminator update: paintings are real, stylized photos are fake.
-4. Generator update: content + style + adversarial (+ identity, TV) losses.
+4. Generator update: content + style + adversarial (+ style code, identity,
+   TV) losses.
 
 All randomness of a step (which images, crops, flips) comes from a generator
 seeded with (seed, step, rank), so a resumed run sees exactly the batches the
@@ -140,15 +141,29 @@ class GeneratorStep(nn.Module):
         self.generator = generator
         self.with_identity = with_identity
 
-    def forward(self, content_feats: dict[str, torch.Tensor], style_feats: dict[str, torch.Tensor]):
+    def forward(self, content_feats: dict[str, torch.Tensor], style_feats: dict[str, torch.Tensor]) -> GeneratorOutputs:
         g = self.generator
         layer = g.config.content_layer
         style_vec = g.style_vector(style_feats)
-        output = g(content_feats[layer], style_vec)
+        injected = g.inject(content_feats[layer], style_vec)
+        output = g.decoder(injected, style_vec)
+        target_mean, target_std = g.injection.target_stats(style_vec)
         reconstruction = None
         if self.with_identity:
             reconstruction = g(content_feats[layer], g.style_vector(content_feats))
-        return output, reconstruction, style_vec
+        return GeneratorOutputs(output, injected, reconstruction, style_vec, target_mean, target_std)
+
+
+@dataclass
+class GeneratorOutputs:
+    """What one generator forward produces for the losses."""
+
+    output: torch.Tensor
+    injected: torch.Tensor
+    reconstruction: torch.Tensor | None
+    style_vec: torch.Tensor
+    target_mean: torch.Tensor
+    target_std: torch.Tensor
 
 
 # --------------------------------------------------------------------------
@@ -211,12 +226,12 @@ class Trainer:
             style_feats = self.encoder(style, self.feature_taps)
 
         with self._autocast():
-            output, reconstruction, style_vec = self.g_step(content_feats, style_feats)
-        condition = style_vec.detach()
+            g_out = self.g_step(content_feats, style_feats)
+        condition = g_out.style_vec.detach()
 
-        d_terms = self._discriminator_update(style, output.detach(), condition)
-        g_terms = self._generator_update(output, reconstruction, content, content_feats, style_feats, condition)
-        self.last_batch = (content, style, output.detach())
+        d_terms = self._discriminator_update(style, g_out.output.detach(), condition)
+        g_terms = self._generator_update(g_out, content, content_feats, style_feats, condition)
+        self.last_batch = (content, style, g_out.output.detach())
         return {**d_terms, **g_terms}
 
     def _discriminator_update(self, real: torch.Tensor, fake: torch.Tensor, condition: torch.Tensor) -> dict[str, float]:
@@ -243,8 +258,11 @@ class Trainer:
         terms["d_loss"] = d_loss.item()
         return terms
 
-    def _generator_update(self, output, reconstruction, content, content_feats, style_feats, condition) -> dict[str, float]:
+    def _generator_update(self, g_out: GeneratorOutputs, content, content_feats, style_feats,
+                          condition) -> dict[str, float]:
         loss_cfg = self.config.loss
+        layer = self.config.model.content_layer
+        output = g_out.output
         self.opt_g.zero_grad(set_to_none=True)
         with self._autocast():
             output_feats = self.encoder(output, self.feature_taps)
@@ -252,14 +270,20 @@ class Trainer:
         output_feats = {k: v.float() for k, v in output_feats.items()}
         content_f = {k: v.float() for k, v in content_feats.items()}
         style_f = {k: v.float() for k, v in style_feats.items()}
+        if loss_cfg.content_target == "injected":
+            content_term = losses.injected_content_loss(output_feats[layer], g_out.injected.float())
+        else:
+            content_term = losses.content_loss(output_feats, content_f, loss_cfg.content_layers)
         terms = {
-            "content": losses.content_loss(output_feats, content_f, loss_cfg.content_layers),
+            "content": content_term,
             "style": losses.style_loss(output_feats, style_f, loss_cfg.style_layers, loss_cfg.style_kind),
             "adv": losses.generator_adversarial_loss(fake_logits, loss_cfg.adv_kind),
+            "style_code": losses.style_code_loss(g_out.target_mean, g_out.target_std, style_f[layer]),
         }
-        weights = {"content": loss_cfg.content_weight, "style": loss_cfg.style_weight, "adv": loss_cfg.adv_weight}
-        if reconstruction is not None:
-            terms["identity"] = losses.identity_loss(reconstruction.float(), content)
+        weights = {"content": loss_cfg.content_weight, "style": loss_cfg.style_weight,
+                   "adv": loss_cfg.adv_weight, "style_code": loss_cfg.style_code_weight}
+        if g_out.reconstruction is not None:
+            terms["identity"] = losses.identity_loss(g_out.reconstruction.float(), content)
             weights["identity"] = loss_cfg.identity_weight
         if loss_cfg.tv_weight > 0:
             terms["tv"] = losses.total_variation(output.float())
@@ -331,6 +355,8 @@ def validate(config: TrainConfig) -> None:
     loss = config.loss
     if loss.adv_kind not in losses.ADVERSARIAL_KINDS:
         raise ConfigError(f"loss.adv_kind must be one of {losses.ADVERSARIAL_KINDS}, got {loss.adv_kind!r}")
+    if loss.content_target not in ("injected", "photo"):
+        raise ConfigError(f"loss.content_target must be 'injected' or 'photo', got {loss.content_target!r}")
     if loss.style_kind not in losses.STYLE_KINDS:
         raise ConfigError(f"loss.style_kind must be one of {losses.STYLE_KINDS}, got {loss.style_kind!r}")
     if config.size < 32 or config.size % 8:
