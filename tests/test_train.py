@@ -88,6 +88,23 @@ def test_each_adversarial_kind_trains(folders, tmp_path, kind):
         assert record["d_r1"] >= 0 and "tv" in record
 
 
+def test_existing_run_is_not_overwritten_without_resume(folders, tmp_path):
+    train(tiny_config(folders, tmp_path / "run", 2), progress=False)
+    before = ckpt.latest_checkpoint(tmp_path / "run").read_bytes()
+    with pytest.raises(ConfigError, match="--resume"):
+        train(tiny_config(folders, tmp_path / "run", 4), progress=False)
+    assert ckpt.latest_checkpoint(tmp_path / "run").read_bytes() == before
+
+
+def test_resume_rewrites_log_from_the_checkpoint(folders, tmp_path):
+    run = tmp_path / "run"
+    train(tiny_config(folders, run, 3, checkpoint_every=2), progress=False)  # checkpoints at 2 and 3
+    (run / "checkpoints" / "step_0000003.safetensors").unlink()  # as if killed before step 3's checkpoint
+    train(tiny_config(folders, run, 4), resume=True, progress=False)
+    steps = [json.loads(line)["step"] for line in (run / "log.jsonl").read_text().splitlines()]
+    assert steps == [1, 2, 3, 4]
+
+
 def test_bad_settings_are_rejected_before_work(folders, tmp_path):
     with pytest.raises(ConfigError, match="adv_kind"):
         validate(tiny_config(folders, tmp_path, 1, loss=LossConfig(adv_kind="wgan")))

@@ -60,6 +60,7 @@ def _add_train(commands) -> None:
     p.add_argument("--size", type=int, help="training crop size in px")
     p.add_argument("--batch-size", dest="batch_size", type=int)
     p.add_argument("--device", help="cpu, cuda or auto")
+    p.add_argument("--encoder-weights", dest="encoder_weights", help="VGG weights file (default: the cache)")
     p.add_argument("--config", help="TOML config file")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config value, e.g. --set loss.adv_kind=hinge")
@@ -98,7 +99,8 @@ def cmd_weights(args) -> int:
 def cmd_train(args) -> int:
     from .train import load_train_config, train
 
-    values = {k: getattr(args, k) for k in ("content_dir", "styles_dir", "out", "steps", "size", "batch_size", "device")}
+    names = ("content_dir", "styles_dir", "out", "steps", "size", "batch_size", "device", "encoder_weights")
+    values = {k: getattr(args, k) for k in names}
     config = load_train_config(args.config, args.overrides, **values)
     path = train(config, resume=args.resume, progress=not args.no_progress)
     print(path)

@@ -151,7 +151,8 @@ class Stylizer:
         h, w = content.shape[-2:]
         pad_h, pad_w = (-h) % 8, (-w) % 8
         padded = F.pad(content, (0, pad_w, 0, pad_h), mode="reflect") if pad_h or pad_w else content
-        feats = self.encoder(padded, self._taps)
+        # the photo's own style vector (deeper VGG layers) is only needed below full strength
+        feats = self.encoder(padded, self._taps if strength < 1.0 else (self.config.content_layer,))
         vector = style_vec.expand(content.shape[0], -1)
         if strength < 1.0:
             own = self.generator.style_vector(feats)

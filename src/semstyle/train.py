@@ -403,15 +403,18 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True) -> P
     raises KeyboardInterrupt; a SIGKILL loses at most ``checkpoint_every``
     steps. ``resume`` continues from the run directory's latest checkpoint.
     """
+    run_dir = Path(config.out)
+    latest = ckpt.latest_checkpoint(run_dir)
+    if latest is not None and not resume:
+        raise ConfigError(f"{run_dir} already holds checkpoints; pass --resume to continue that run "
+                          f"or choose another --out")
     trainer = Trainer(config)
-    run_dir = trainer.run_dir
-    if resume:
-        latest = ckpt.latest_checkpoint(run_dir)
-        if latest is not None:
-            trainer.load_checkpoint(latest)
+    if latest is not None:
+        trainer.load_checkpoint(latest)
     if trainer.runtime.is_main:
         run_dir.mkdir(parents=True, exist_ok=True)
         ckpt.remove_stale_temp_files(run_dir)
+        _truncate_log(run_dir / "log.jsonl", trainer.step)
         save_json(config, run_dir / "config.json")
     board = _TensorBoard(run_dir / "tensorboard", trainer.runtime.is_main)
     bar = _progress_bar(trainer, progress)
@@ -445,6 +448,17 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True) -> P
     if stop.requested:
         raise KeyboardInterrupt
     return last_path or ckpt.latest_checkpoint(run_dir)
+
+
+def _truncate_log(path: Path, step: int) -> None:
+    """Drop log records past the checkpoint being resumed: those steps are
+    about to be trained again, and the log should read as one run."""
+    if not path.exists():
+        return
+    kept = [line for line in path.read_text().splitlines() if line and json.loads(line)["step"] <= step]
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text("".join(line + "\n" for line in kept))
+    os.replace(tmp, path)
 
 
 def _progress_bar(trainer: Trainer, enabled: bool):
