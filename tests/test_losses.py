@@ -18,8 +18,10 @@ from semstyle.losses import (
     gram_matrix,
     gram_style_loss,
     identity_loss,
+    injected_content_loss,
     mean_std_style_loss,
     r1_penalty,
+    style_code_loss,
     style_loss,
     total_variation,
 )
@@ -334,3 +336,35 @@ def test_identity_loss_is_mean_absolute_error():
     b = torch.tensor([[[[1.0, 1.0], [0.0, 3.5]]]])
     assert identity_loss(a, b).item() == pytest.approx((1 + 0 + 2 + 0.5) / 4)
     assert identity_loss(b, b).item() == 0.0
+
+
+# --------------------------------------------------------------------------
+# AdaIN content target and style code
+# --------------------------------------------------------------------------
+
+def test_injected_content_loss_by_hand():
+    out = fmap([[1.0, 2.0], [3.0, 4.0]])
+    target = fmap([[2.0, 2.0], [2.0, 0.0]])
+    squared_errors = [(1 - 2) ** 2, 0.0, (3 - 2) ** 2, (4 - 0) ** 2]
+    target_mean_square = mean([4.0, 4.0, 4.0, 0.0])
+    expected = mean(squared_errors) / (target_mean_square + 1e-8)
+    assert injected_content_loss(out, target).item() == pytest.approx(expected, rel=1e-9)
+
+
+def test_injected_content_loss_does_not_train_its_target():
+    target = fmap([[2.0, 2.0], [2.0, 0.0]]).requires_grad_()
+    out = fmap([[1.0, 2.0], [3.0, 4.0]]).requires_grad_()
+    injected_content_loss(out, target).backward()
+    assert target.grad is None and out.grad.abs().sum() > 0
+
+
+def test_style_code_loss_by_hand():
+    style = torch.tensor([[[[1.0, 3.0]], [[2.0, 2.0]]]], dtype=torch.float64)  # 2 channels, 1x2
+    means = [2.0, 2.0]
+    stds = [pstd([1.0, 3.0]), pstd([2.0, 2.0])]
+    pred_mean = torch.tensor([[1.0, 2.0]], dtype=torch.float64)
+    pred_std = torch.tensor([[2.0, 1.0]], dtype=torch.float64)
+    scale = mean(s * s for s in stds) + 1e-8
+    mean_term = mean([(1.0 - means[0]) ** 2, (2.0 - means[1]) ** 2]) / scale
+    std_term = mean([(math.log(2.0) - math.log(stds[0])) ** 2, (math.log(1.0) - math.log(stds[1])) ** 2])
+    assert style_code_loss(pred_mean, pred_std, style).item() == pytest.approx(mean_term + std_term, rel=1e-6)
