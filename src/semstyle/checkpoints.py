@@ -45,10 +45,12 @@ def atomic_save_safetensors(tensors: dict[str, torch.Tensor], path: Path, metada
     return path
 
 
-def read_safetensors(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+def read_safetensors(path: Path, prefix: str = "") -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """Tensors (only those whose names start with ``prefix``) and metadata."""
     try:
         with safe_open(str(path), framework="pt") as handle:
-            return {k: handle.get_tensor(k) for k in handle.keys()}, dict(handle.metadata() or {})
+            names = [k for k in handle.keys() if k.startswith(prefix)]
+            return {k: handle.get_tensor(k) for k in names}, dict(handle.metadata() or {})
     except (SafetensorError, OSError, ValueError) as exc:
         raise WeightsError(f"cannot read model file {path}: {str(exc).splitlines()[0]}") from None
 
@@ -146,7 +148,7 @@ def resolve_model_file(path: str | Path) -> Path:
 def load_generator(path: str | Path, device: str | torch.device = "cpu") -> tuple[Generator, dict[str, str]]:
     """Load a generator from a model file/dir, a checkpoint or a run directory."""
     file = resolve_model_file(path)
-    tensors, metadata = read_safetensors(file)
+    tensors, metadata = read_safetensors(file, prefix="generator.")  # a checkpoint also holds D and optimizers
     config_text = metadata.get("model_config")
     if config_text is None and (file.parent / "config.json").is_file():
         config_text = json.dumps(json.loads((file.parent / "config.json").read_text())["model"])

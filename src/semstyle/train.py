@@ -217,7 +217,7 @@ class Trainer:
         return torch.Generator().manual_seed(seed)
 
     def train_step(self, step: int) -> dict[str, float]:
-        cfg, loss_cfg = self.config, self.config.loss
+        cfg = self.config
         rng = self.step_rng(step)
         content = self.content.batch(cfg.batch_size, rng).to(self.device)
         style = self.styles.batch(cfg.batch_size, rng).to(self.device)
