@@ -145,7 +145,7 @@ def _output_paths(contents: list[Path], output: str, many: bool) -> list[Path]:
 
 
 def cmd_stylize(args) -> int:
-    from .io import ensure_writable
+    from .io import ensure_writable, save_image
     from .stylize import Stylizer, check_strength, parse_style_arg
 
     check_strength(args.strength)
@@ -163,7 +163,6 @@ def cmd_stylize(args) -> int:
         try:
             result = stylizer.stylize(content, style_vec, strength=args.strength, size=args.size,
                                       preserve_colors=args.preserve_color)
-            from .io import save_image
             save_image(result, out, provenance=None if args.no_metadata else stylizer.provenance(names))
             print(out)
         except SemstyleError as exc:
