@@ -264,6 +264,10 @@ class Trainer:
         layer = self.config.model.content_layer
         output = g_out.output
         self.opt_g.zero_grad(set_to_none=True)
+        # D's weights need no gradient here; DDP, though, expects the same
+        # parameters to take part in every backward, so it keeps them.
+        freeze_d = self.runtime.world_size == 1
+        self.discriminator.requires_grad_(not freeze_d)
         with self._autocast():
             output_feats = self.encoder(output, self.feature_taps)
             fake_logits = [l.float() for l in self.d_model(output, condition)]
@@ -290,10 +294,9 @@ class Trainer:
             weights["tv"] = loss_cfg.tv_weight
         g_loss = sum(weights[k] * v for k, v in terms.items())
         self.scaler.scale(g_loss).backward()
+        self.discriminator.requires_grad_(True)
         self.scaler.step(self.opt_g)
         self.scaler.update()
-        # D's parameters got gradients from G's adversarial term; they are
-        # cleared at the start of the next D update.
         return {"g_loss": g_loss.item(), **{k: v.item() for k, v in terms.items()}}
 
     # -- checkpoints -------------------------------------------------------
