@@ -18,6 +18,7 @@ $(STAMP): pyproject.toml constraints.txt
 	touch $(STAMP)
 
 demo: install
+	mkdir -p out
 	$(BIN)/semstyle stylize examples/chicago.jpg --style examples/starry_night.jpg -o out/demo.png
 
 test: install

@@ -1,6 +1,6 @@
-"""Make docs/demo.png for the README: content | style | result, side by side.
+"""Make docs/demo.jpg for the README: content | style | result, side by side.
 
-Usage: .venv/bin/python scripts/demo_figure.py [--model PATH] [--out docs/demo.png]
+Usage: .venv/bin/python scripts/demo_figure.py [--model PATH] [--out docs/demo.jpg]
 """
 
 from __future__ import annotations
@@ -14,7 +14,12 @@ from semstyle import Stylizer
 from semstyle.io import load_image, save_image
 
 HEIGHT = 256
-PAIRS = [("examples/chicago.jpg", "examples/starry_night.jpg")]
+SHARED = "../shared/data"
+PAIRS = [
+    ("examples/chicago.jpg", "examples/starry_night.jpg"),
+    (f"{SHARED}/content/tubingen.jpg", f"{SHARED}/styles/the_scream.jpg"),
+    (f"{SHARED}/content/golden_gate.jpg", f"{SHARED}/styles/great_wave_off_kanagawa.jpg"),
+]
 
 
 def row(stylizer: Stylizer, content: str, style: str) -> Image.Image:
@@ -32,7 +37,7 @@ def row(stylizer: Stylizer, content: str, style: str) -> Image.Image:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default=None)
-    parser.add_argument("--out", default="docs/demo.png")
+    parser.add_argument("--out", default="docs/demo.jpg")
     args = parser.parse_args()
     stylizer = Stylizer(args.model, device="cpu")
     rows = [row(stylizer, c, s) for c, s in PAIRS]

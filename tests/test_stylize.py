@@ -7,6 +7,7 @@ import torch
 from PIL import Image
 
 from semstyle.errors import ConfigError, WeightsError
+from semstyle.io import image_to_tensor
 from semstyle.stylize import Stylizer, fit_size, parse_style_arg, preserve_color
 
 from .helpers import data_dir
@@ -110,3 +111,20 @@ def test_run_directory_means_latest_checkpoint(tmp_path, photo, painting):
                                  "model_config": json.dumps(to_dict(TINY_MODEL))})
     loaded = Stylizer(tmp_path, device="cpu")
     assert torch.equal(loaded.generator.decoder.to_rgb[1].weight, g.decoder.to_rgb[1].weight)
+
+
+def test_shipped_default_model_stylizes_a_photo(photo, painting):
+    """The model in src/semstyle/assets/default loads and really stylizes:
+    the output's colour statistics move towards the painting's."""
+    stylizer = Stylizer(device="cpu")
+    assert stylizer.config.content_layer == "relu3_1"
+    result = stylizer.stylize(photo, painting)
+    assert result.size == photo.size
+
+    def to_mean(img: Image.Image) -> torch.Tensor:
+        return image_to_tensor(img.resize((64, 64))).mean(dim=(0, 2, 3))
+
+    style_mean = to_mean(Image.open(painting).convert("RGB"))
+    assert (to_mean(result) - style_mean).norm() < (to_mean(photo) - style_mean).norm()
+    same = stylizer.stylize(photo, painting, strength=0.0)
+    assert (to_mean(same) - to_mean(photo)).norm() < (to_mean(result) - to_mean(photo)).norm()

@@ -72,6 +72,7 @@ class TrainConfig:
     lr_g: float = 1e-4
     lr_d: float = 1e-4
     betas: tuple[float, float] = (0.5, 0.999)
+    grad_clip: float = 10.0  # max gradient norm for G and D; 0 disables
     seed: int = 0
     device: str = "auto"
     amp: bool = True

@@ -253,6 +253,7 @@ class Trainer:
             d_loss = d_loss + 0.5 * loss_cfg.r1_weight * r1
             terms["d_r1"] = r1.item()
         self.scaler.scale(d_loss).backward()
+        self._clip(self.opt_d, self.discriminator)
         self.scaler.step(self.opt_d)
         self.scaler.update()
         terms["d_loss"] = d_loss.item()
@@ -295,9 +296,18 @@ class Trainer:
         g_loss = sum(weights[k] * v for k, v in terms.items())
         self.scaler.scale(g_loss).backward()
         self.discriminator.requires_grad_(True)
+        self._clip(self.opt_g, self.generator)
         self.scaler.step(self.opt_g)
         self.scaler.update()
         return {"g_loss": g_loss.item(), **{k: v.item() for k, v in terms.items()}}
+
+    def _clip(self, optimizer: torch.optim.Optimizer, model: nn.Module) -> None:
+        """Cap the gradient norm so that one bad batch cannot throw the weights
+        away: the first default-model run, without clipping, diverged
+        suddenly at step ~3600 after a style-loss spike."""
+        if self.config.grad_clip > 0:
+            self.scaler.unscale_(optimizer)
+            torch.nn.utils.clip_grad_norm_(model.parameters(), self.config.grad_clip)
 
     # -- checkpoints -------------------------------------------------------
 
