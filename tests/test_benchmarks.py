@@ -1,0 +1,239 @@
+"""Fast checks of the issue-4 benchmark code: metrics against hand-computed values, a tiny
+Gatys run, and the helpers of quality.py and speed.py. No scikit-image or peer package needed."""
+
+from __future__ import annotations
+
+import math
+import sys
+
+import pytest
+import torch
+from PIL import Image
+
+from benchmarks import gatys, metrics
+from benchmarks.quality import contact_sheet, pair_list
+from benchmarks.speed import Launcher
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """These tests are tiny; one thread keeps them from competing with anything else."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+# --------------------------------------------------------------------------
+# Style and content distances
+# --------------------------------------------------------------------------
+
+def test_gram_distance_of_identical_features_is_zero():
+    feat = torch.rand(2, 4, 5, 6)
+    assert torch.allclose(metrics.gram_distance(feat, feat), torch.zeros(2))
+
+
+def test_gram_distance_by_hand():
+    # channels (1, 0) and (0, 1) over 2 positions: G = I / (C*H*W) = I / 4
+    style = torch.tensor([[1.0, 0.0], [0.0, 1.0]]).view(1, 2, 1, 2)
+    # second channel switched off: G' = diag(1, 0) / 4, ||G' - G|| / ||G|| = (1/4) / (sqrt(2)/4)
+    output = torch.tensor([[1.0, 0.0], [0.0, 0.0]]).view(1, 2, 1, 2)
+    assert metrics.gram_distance(output, style).item() == pytest.approx(1 / math.sqrt(2))
+    # doubling features quadruples the Gram matrix: relative error 3
+    assert metrics.gram_distance(2 * style, style).item() == pytest.approx(3.0)
+
+
+def test_gram_distance_ignores_size_and_position():
+    style = torch.rand(1, 3, 4, 4)
+    tiled = style.repeat(1, 1, 2, 2)        # same statistics on 4x the area
+    shuffled = style.flatten(2)[..., torch.randperm(16)].view(1, 3, 4, 4)
+    assert metrics.gram_distance(tiled, style).item() == pytest.approx(0.0, abs=1e-6)
+    assert metrics.gram_distance(shuffled, style).item() == pytest.approx(0.0, abs=1e-6)
+
+
+def test_style_distance_averages_layers():
+    a, b = torch.rand(1, 3, 4, 4), torch.rand(1, 5, 2, 2)
+    style = {"relu1_2": a, "relu2_2": b}
+    output = {"relu1_2": 2 * a, "relu2_2": b}  # errors 3 and 0
+    assert metrics.style_distance(output, style, ("relu1_2", "relu2_2")).item() == pytest.approx(1.5)
+    with pytest.raises(ValueError):
+        metrics.style_distance(output, style, ())
+
+
+def test_content_distance_by_hand():
+    feat = torch.rand(3, 8, 4, 4) + 0.1
+    content = {"relu4_2": feat}
+    assert torch.allclose(metrics.content_distance({"relu4_2": 1.5 * feat}, content), torch.full((3,), 0.5))
+    assert torch.allclose(metrics.content_distance(content, content), torch.zeros(3))
+    # ||(3, 4) - (0, 0)|| / ||(3, 4)|| = 1; ||(0, 4) - (3, 4)|| / 5 = 0.6
+    ref = {"relu4_2": torch.tensor([3.0, 4.0]).view(1, 2, 1, 1)}
+    assert metrics.content_distance({"relu4_2": torch.zeros(1, 2, 1, 1)}, ref).item() == pytest.approx(1.0)
+    out = {"relu4_2": torch.tensor([0.0, 4.0]).view(1, 2, 1, 1)}
+    assert metrics.content_distance(out, ref).item() == pytest.approx(0.6)
+    with pytest.raises(ValueError, match="resize"):
+        metrics.content_distance({"relu4_2": torch.rand(1, 8, 4, 5)}, {"relu4_2": torch.rand(1, 8, 4, 4)})
+
+
+def test_relative_error_broadcasts_a_single_reference():
+    ref = torch.ones(1, 2, 2, 2)
+    out = torch.stack([torch.ones(2, 2, 2), 3 * torch.ones(2, 2, 2)])
+    assert metrics.relative_error(out, ref).tolist() == pytest.approx([0.0, 2.0])
+
+
+# --------------------------------------------------------------------------
+# Edges
+# --------------------------------------------------------------------------
+
+def vertical_line(x: int, size: int = 32, rows: slice = slice(4, 28)) -> torch.Tensor:
+    mask = torch.zeros(1, 1, size, size, dtype=torch.bool)
+    mask[..., rows, x] = True
+    return mask
+
+
+def test_edge_f1_of_identical_maps_is_one():
+    mask = vertical_line(10) | vertical_line(20)
+    for tolerance in (0, 2):
+        scores = metrics.edge_f1(mask, mask, tolerance)
+        assert scores["f1"].item() == pytest.approx(1.0)
+        assert scores["precision"].item() == scores["recall"].item() == pytest.approx(1.0)
+
+
+def test_edge_f1_with_a_shifted_line_depends_on_tolerance():
+    ref, shifted = vertical_line(10), vertical_line(11)
+    assert metrics.edge_f1(shifted, ref, tolerance=2)["f1"].item() == pytest.approx(1.0)
+    assert metrics.edge_f1(shifted, ref, tolerance=1)["f1"].item() == pytest.approx(1.0)
+    assert metrics.edge_f1(shifted, ref, tolerance=0)["f1"].item() == pytest.approx(0.0)
+    far = vertical_line(14)  # 4 px away: outside a 2 px tolerance
+    assert metrics.edge_f1(far, ref, tolerance=2)["f1"].item() == pytest.approx(0.0)
+
+
+def test_edge_f1_precision_and_recall_by_hand():
+    ref = vertical_line(10)                     # 24 pixels
+    pred = vertical_line(10, rows=slice(4, 16))  # 12 of them
+    pred[0, 0, 30, 30] = pred[0, 0, 1, 25] = pred[0, 0, 20, 25] = True  # 3 far-away false edges
+    scores = metrics.edge_f1(pred, ref, tolerance=2)
+    precision, recall = 12 / 15, 14 / 24  # the 2 px tolerance also credits ref rows 16 and 17
+    assert scores["precision"].item() == pytest.approx(precision)
+    assert scores["recall"].item() == pytest.approx(recall)
+    assert scores["f1"].item() == pytest.approx(2 * precision * recall / (precision + recall))
+
+
+def test_edge_f1_of_empty_maps():
+    empty, line = torch.zeros(1, 1, 8, 8, dtype=torch.bool), vertical_line(3, size=8, rows=slice(0, 8))
+    assert metrics.edge_f1(empty, empty)["f1"].item() == 1.0
+    assert metrics.edge_f1(empty, line)["f1"].item() == 0.0
+    assert metrics.edge_f1(line, empty)["f1"].item() == 0.0
+
+
+def test_thinning_makes_one_pixel_lines():
+    x = torch.arange(32.0).view(1, 1, 1, 32).expand(1, 1, 32, 32)
+    ridge = torch.exp(-((x - 15.3) ** 2) / 8)      # a 5-px-wide soft vertical edge, peak near x = 15
+    thick = metrics.binary_edges(ridge, 0.5, thin=False)
+    thin = metrics.binary_edges(ridge, 0.5, thin=True)
+    assert thick[0, 0, 16].sum() >= 3
+    assert thin[0, 0].sum(dim=1).tolist() == [1] * 32  # exactly one pixel per row ...
+    assert thin[0, 0, :, 15].all()                      # ... on the ridge
+    horizontal = metrics.binary_edges(ridge.transpose(2, 3), 0.5)
+    assert horizontal[0, 0, 15].all() and horizontal.sum() == 32
+
+
+def test_dilate_is_a_square_neighbourhood():
+    dot = torch.zeros(1, 1, 9, 9, dtype=torch.bool)
+    dot[0, 0, 4, 4] = True
+    assert metrics.dilate(dot, 2).sum() == 25
+    assert metrics.dilate(dot, 0).sum() == 1
+
+
+# --------------------------------------------------------------------------
+# Colour
+# --------------------------------------------------------------------------
+
+def solid(rgb, h=8, w=8) -> torch.Tensor:
+    return torch.tensor(rgb, dtype=torch.float32).view(1, 3, 1, 1).expand(1, 3, h, w).clone()
+
+
+def test_color_histogram_is_normalised():
+    hist = metrics.color_histogram(torch.rand(2, 3, 5, 7))
+    assert hist.shape == (2, 512)
+    assert torch.allclose(hist.sum(dim=1), torch.ones(2, dtype=hist.dtype))
+
+
+def test_color_distance_by_hand():
+    red, blue = solid([1.0, 0.0, 0.0]), solid([0.0, 0.0, 1.0])
+    image = torch.rand(1, 3, 16, 16)
+    assert metrics.color_distance(image, image).item() == pytest.approx(0.0, abs=1e-6)
+    assert metrics.color_distance(red, solid([0.99, 0.02, 0.01], 4, 6)).item() == pytest.approx(0.0, abs=1e-6)
+    assert metrics.color_distance(red, blue).item() == pytest.approx(1.0)  # no colour in common
+    half = torch.cat([red[..., :4], blue[..., 4:]], dim=-1)
+    # p = (1, 0), q = (1/2, 1/2): sqrt(1 - sqrt(1/2))
+    assert metrics.color_distance(red, half).item() == pytest.approx(math.sqrt(1 - math.sqrt(0.5)), abs=1e-6)
+
+
+def test_color_distance_grows_with_colour_difference():
+    red, blue = solid([0.9, 0.1, 0.1]), solid([0.1, 0.1, 0.9])
+    mostly_red = torch.cat([red[..., :6], blue[..., 6:]], dim=-1)
+    half = torch.cat([red[..., :4], blue[..., 4:]], dim=-1)
+    assert 0 < metrics.color_distance(mostly_red, red) < metrics.color_distance(half, red) \
+        < metrics.color_distance(blue, red)
+
+
+# --------------------------------------------------------------------------
+# Gatys reference
+# --------------------------------------------------------------------------
+
+def test_gatys_smoke_style_loss_drops(vgg):
+    yy, xx = torch.meshgrid(torch.linspace(0, 1, 64), torch.linspace(0, 1, 64), indexing="ij")
+    content = torch.stack([xx, yy, 1 - xx]).unsqueeze(0)                       # smooth gradients
+    content[..., 20:44, 20:44] = 0.9                                           # with a square
+    stripes = (torch.sin(xx * 40) > 0).float()
+    style = torch.stack([stripes, 0.3 * torch.ones_like(xx), 1 - stripes]).unsqueeze(0)[..., :48, :]
+    result = gatys.stylize(content, style, vgg, steps=5)
+    assert result.image.shape == content.shape
+    assert 0.0 <= result.image.min() and result.image.max() <= 1.0
+    assert 1 <= result.iterations <= 5 and result.evaluations >= result.iterations
+    assert result.content_loss[0] == pytest.approx(0.0, abs=1e-6)  # starts from the photo
+    assert result.style_loss[-1] < 0.9 * result.style_loss[0]
+    # and the metric agrees: the output is closer in style than the photo
+    feats_out = vgg(result.image, metrics.STYLE_LAYERS)
+    feats_photo, feats_style = vgg(content, metrics.STYLE_LAYERS), vgg(style, metrics.STYLE_LAYERS)
+    assert metrics.style_distance(feats_out, feats_style) < metrics.style_distance(feats_photo, feats_style)
+
+
+def test_gatys_rejects_zero_steps(vgg):
+    with pytest.raises(ValueError):
+        gatys.stylize(torch.rand(1, 3, 32, 32), torch.rand(1, 3, 32, 32), vgg, steps=0)
+
+
+# --------------------------------------------------------------------------
+# Script helpers
+# --------------------------------------------------------------------------
+
+def test_pair_list_prefixes_are_diverse():
+    first = pair_list(6)
+    assert len({c for c, _ in first}) == 6 and len({s for _, s in first}) == 6
+    everything = pair_list(36)
+    assert len(set(everything)) == 36
+    with pytest.raises(SystemExit):
+        pair_list(37)
+
+
+def test_contact_sheet_layout():
+    img = Image.new("RGB", (40, 20), "red")
+    sheet = contact_sheet([[("a", img), ("b", None)], [("c", img), ("d", img)]], tile=32)
+    assert sheet.size == (6 + 2 * (32 + 6), 6 + 2 * (32 + 14 + 6))
+
+
+def test_launcher_reports_the_child_peak_rss_not_ours():
+    """A child's ru_maxrss starts at its parent's high-water mark; the launcher keeps that small."""
+    launcher = Launcher()
+    try:
+        idle = launcher.run([sys.executable, "-c", "pass"], env={})
+        big = launcher.run([sys.executable, "-c", "x = bytearray(200 * 2**20); x[::4096] = b'1' * len(x[::4096])"],
+                           env={})
+        with pytest.raises(RuntimeError, match="failed"):
+            launcher.run([sys.executable, "-c", "raise SystemExit(3)"], env={})
+    finally:
+        launcher.close()
+    assert idle["peak_rss_mib"] < 100  # this test process holds torch: several hundred MiB
+    assert big["peak_rss_mib"] > 200
+    assert idle["seconds"] > 0 and big["cpu_seconds"] >= 0
