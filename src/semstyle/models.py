@@ -12,7 +12,7 @@ so strength and multi-style blending are plain interpolation of vectors.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -58,11 +58,15 @@ class StyleEncoder(nn.Module):
         )
 
     def forward(self, feats: Mapping[str, torch.Tensor]) -> torch.Tensor:
-        stats = []
-        for tap in self.layers:
-            mean, std = channel_mean_std(feats[tap].float())
-            stats += [torch.log1p(mean), torch.log(std)]
-        return self.mlp(torch.cat(stats, dim=1))
+        return self.from_stats([channel_mean_std(feats[tap].float()) for tap in self.layers])
+
+    def from_stats(self, stats: Sequence[tuple[torch.Tensor, torch.Tensor]]) -> torch.Tensor:
+        """The vector from per-layer (mean, std) pairs, in ``self.layers`` order;
+        lets callers supply statistics of their own, e.g. of one masked region."""
+        flat = []
+        for mean, std in stats:
+            flat += [torch.log1p(mean), torch.log(std)]
+        return self.mlp(torch.cat(flat, dim=1))
 
 
 class StyleInjection(nn.Module):
@@ -139,7 +143,10 @@ class Decoder(nn.Module):
         )
         self.to_rgb = _conv(w4, 3)
 
-    def forward(self, feat: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
+    def forward(self, feat: torch.Tensor, style: torch.Tensor,
+                modulate: Callable[[int, torch.Tensor], torch.Tensor] | None = None) -> torch.Tensor:
+        """``modulate(stage, x)`` replaces the FiLM of each stage when given
+        (region-wise styles in :mod:`semstyle.semantic` use it)."""
         x = feat
         for i, convs in enumerate(self.stages):
             if i > 0:
@@ -147,7 +154,7 @@ class Decoder(nn.Module):
             for j, conv in enumerate(convs):
                 x = F.relu(conv(x))
                 if j == 0 and self.modulations:
-                    x = self.modulations[i](x, style)
+                    x = modulate(i, x) if modulate else self.modulations[i](x, style)
         return self.to_rgb(x)
 
 

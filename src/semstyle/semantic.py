@@ -382,12 +382,9 @@ def masked_style_vector(generator: Generator, feats: dict[str, torch.Tensor], we
     computes, with each tap's mean/std taken under ``weight`` (1, 1, H, W at
     image resolution, area-resized to every tap)."""
     encoder = generator.style_encoder
-    stats = []
-    for tap in encoder.layers:
-        feat = feats[tap].float()
-        mean, std = masked_mean_std(feat, resize_weights(weight, feat.shape[-2:]))
-        stats += [torch.log1p(mean), torch.log(std)]
-    return encoder.mlp(torch.cat(stats, dim=1))
+    stats = [masked_mean_std(feats[tap].float(), resize_weights(weight, feats[tap].shape[-2:]))
+             for tap in encoder.layers]
+    return encoder.from_stats(stats)
 
 
 def one_hot(labels: np.ndarray, indices: Sequence[int], device: torch.device | str = "cpu") -> torch.Tensor:
@@ -426,17 +423,13 @@ def regionwise_decode(generator: Generator, feat: torch.Tensor, vectors: torch.T
     scale and shift are the mask-weighted mix of each region's (a linear mix,
     so it equals blending the regions' modulated feature maps)."""
     decoder = generator.decoder
-    x = feat
-    for i, convs in enumerate(decoder.stages):
-        if i > 0:
-            x = F.interpolate(x, scale_factor=2.0, mode="nearest")
-        for j, conv in enumerate(convs):
-            x = F.relu(conv(x))
-            if j == 0 and decoder.modulations:
-                scale, shift = decoder.modulations[i].affine(vectors).chunk(2, dim=1)  # (K, C)
-                w = resize_weights(weights, x.shape[-2:]).to(x.dtype)
-                x = x * (1 + torch.einsum("kc,nkhw->nchw", scale, w)) + torch.einsum("kc,nkhw->nchw", shift, w)
-    return decoder.to_rgb(x)
+
+    def modulate(stage: int, x: torch.Tensor) -> torch.Tensor:
+        scale, shift = decoder.modulations[stage].affine(vectors).chunk(2, dim=1)  # (K, C)
+        w = resize_weights(weights, x.shape[-2:]).to(x.dtype)
+        return x * (1 + torch.einsum("kc,nkhw->nchw", scale, w)) + torch.einsum("kc,nkhw->nchw", shift, w)
+
+    return decoder(feat, vectors[:1], modulate=modulate)
 
 
 def regionwise_forward(generator: Generator, content_feat: torch.Tensor, vectors: torch.Tensor,
