@@ -210,7 +210,7 @@ def cmd_stylize(args) -> int:
     import warnings
 
     from .io import ensure_writable, save_image
-    from .stylize import Stylizer, check_strength, parse_style_arg
+    from .stylize import Stylizer, check_strength, parse_style_arg, style_names
 
     check_strength(args.strength)
     styles = [parse_style_arg(s) for s in args.style]
@@ -224,8 +224,7 @@ def cmd_stylize(args) -> int:
         ensure_writable(out)
     stylizer = Stylizer(args.model, device=args.device, encoder_weights=args.encoder_weights)
     style_vec = stylizer.style_vector(styles, args.style_size)
-    names = [Path(str(s.image)).name for s in styles]
-    names += [Path(str(style)).name for _, style, _ in semantic.get("regions", [])]
+    names = style_names(styles) + [name for _, style, _ in semantic.get("regions", []) for name in style_names(style)]
     failures = 0
     for content, out in zip(contents, outputs):
         try:

@@ -39,7 +39,7 @@ import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Union
+from typing import Any, Union
 
 import numpy as np
 import torch
@@ -50,8 +50,8 @@ from .errors import ConfigError, ImageError
 from .io import DEFAULT_MAX_PIXELS, _apply_orientation, _check_input_file, _decode, _expand_mode, tensor_to_image
 from .models import Generator, channel_mean_std
 
-if TYPE_CHECKING:  # pragma: no cover
-    from .stylize import Stylizer
+from .stylize import (Stylizer, WeightedStyle, check_size, check_strength, pad_to_multiple, parse_style_arg,
+                      preserve_color)
 
 MaskLike = Union[str, Path, Image.Image, np.ndarray]
 
@@ -472,12 +472,6 @@ def label_style_vectors(generator: Generator, style_feats: dict[str, torch.Tenso
     return LabelStyles(palette, torch.cat(vectors), present, global_vector)
 
 
-def _pad8(t: torch.Tensor) -> torch.Tensor:
-    h, w = t.shape[-2:]
-    pad_h, pad_w = (-h) % 8, (-w) % 8
-    return F.pad(t, (0, pad_w, 0, pad_h), mode="reflect") if pad_h or pad_w else t
-
-
 def label_matched_tensor(stylizer: Stylizer, content: torch.Tensor, content_labels: np.ndarray,
                          styles: LabelStyles, strength: float = 1.0, region_norm: bool = True) -> torch.Tensor:
     """Stylize (1, 3, H, W) ``content`` label by label; ``content_labels`` is
@@ -492,9 +486,9 @@ def label_matched_tensor(stylizer: Stylizer, content: torch.Tensor, content_labe
             share = float((content_labels == k).sum()) / total
             warnings.warn(f"label {colour_name(styles.palette[k])} ({share:.1%} of the content) has no region "
                           f"in the style label map; it takes the style's global look", SemanticWarning, stacklevel=3)
-    weights = _pad8(one_hot(content_labels, labels, content.device))
+    weights = pad_to_multiple(one_hot(content_labels, labels, content.device))
     taps = stylizer._taps if strength < 1.0 else (config.content_layer,)
-    feats = stylizer.encoder(_pad8(content), taps)
+    feats = stylizer.encoder(pad_to_multiple(content), taps)
     vectors = styles.vectors[labels].to(content.device)
     if strength < 1.0:
         own = torch.cat([masked_style_vector(stylizer.generator, feats, weights[:, i:i + 1])
@@ -517,8 +511,6 @@ def _as_list(value: Any) -> list:
 
 
 def _region_entries(regions: Any) -> list[tuple[Any, Any, float]]:
-    from .stylize import check_strength
-
     entries = []
     for entry in _as_list(regions):
         if not isinstance(entry, (tuple, list)) or len(entry) not in (2, 3):
@@ -530,8 +522,6 @@ def _region_entries(regions: Any) -> list[tuple[Any, Any, float]]:
 
 def _single_style_image(style: Any) -> Any:
     """The one style image that label-matched transfer reads regions from."""
-    from .stylize import WeightedStyle
-
     if torch.is_tensor(style) or style is None:
         raise ConfigError("label-matched transfer needs the style image itself, not a style vector")
     if isinstance(style, (str, Path, Image.Image)):
@@ -553,14 +543,9 @@ def stylize_semantic(stylizer: Stylizer, content: Any, style: Any, *, strength: 
                      region_norm: bool = True) -> Image.Image:
     """The implementation of ``Stylizer.stylize`` with masks, regions or labels
     (see the module docstring). ``style=None`` with ``regions`` styles only the regions."""
-    from .stylize import check_strength, preserve_color
-
-    from .stylize import MIN_SIDE
-
     strength = check_strength(strength)
     feather = check_feather(feather)
-    if size is not None and size < MIN_SIDE:
-        raise ConfigError(f"--size must be at least {MIN_SIDE}, got {size}")
+    check_size(size)
     entries = _region_entries(regions)
     if style is None and not entries:
         raise ConfigError("give a style, or regions with their own styles")
@@ -642,8 +627,6 @@ def _label_matched(stylizer: Stylizer, content_t: torch.Tensor, style: Any, labe
 def parse_region_arg(text: str) -> tuple[str, Any, float]:
     """``MASK=STYLE[:STRENGTH]`` -> (mask path, style path, strength). The mask
     path ends at the first '='; a trailing ``:number`` is the strength."""
-    from .stylize import check_strength, parse_style_arg
-
     mask, sep, style = text.partition("=")
     if not sep or not mask or not style:
         raise ConfigError(f"--region expects MASK=STYLE[:STRENGTH], got {text!r}")

@@ -71,6 +71,20 @@ def preserve_color(stylized: torch.Tensor, content: torch.Tensor) -> torch.Tenso
     return torch.einsum("ij,njhw->nihw", from_yiq, mixed).clamp(0, 1)
 
 
+def check_size(size: int | None) -> int | None:
+    if size is not None and size < MIN_SIDE:
+        raise ConfigError(f"--size must be at least {MIN_SIDE}, got {size}")
+    return size
+
+
+def pad_to_multiple(t: torch.Tensor, multiple: int = 8) -> torch.Tensor:
+    """Reflect-pad the bottom and right edges of (N, C, H, W) to a multiple of
+    ``multiple`` (8 for VGG's three poolings up to relu4_1); crop back after."""
+    h, w = t.shape[-2:]
+    pad_h, pad_w = (-h) % multiple, (-w) % multiple
+    return F.pad(t, (0, pad_w, 0, pad_h), mode="reflect") if pad_h or pad_w else t
+
+
 @dataclass
 class WeightedStyle:
     image: ImageLike
@@ -157,8 +171,7 @@ class Stylizer:
                                     feather=feather, protect=protect, regions=regions, labels=labels,
                                     palette=palette)
         strength = check_strength(strength)
-        if size is not None and size < MIN_SIDE:
-            raise ConfigError(f"--size must be at least {MIN_SIDE}, got {size}")
+        check_size(size)
         style_vec = style if torch.is_tensor(style) else self.style_vector(style, style_size)
         content_t = self._as_tensor(content, size)
         output = self.stylize_tensor(content_t, style_vec.to(self.device), strength)
@@ -174,8 +187,7 @@ class Stylizer:
         cropped back, so odd sizes come out exactly as they went in.
         """
         h, w = content.shape[-2:]
-        pad_h, pad_w = (-h) % 8, (-w) % 8
-        padded = F.pad(content, (0, pad_w, 0, pad_h), mode="reflect") if pad_h or pad_w else content
+        padded = pad_to_multiple(content)
         # the photo's own style vector (deeper VGG layers) is only needed below full strength
         feats = self.encoder(padded, self._taps if strength < 1.0 else (self.config.content_layer,))
         vector = style_vec.expand(content.shape[0], -1)
@@ -192,9 +204,7 @@ class Stylizer:
                      metadata: bool = True, **options) -> Path:
         """Stylize one file and write it atomically, with provenance metadata."""
         result = self.stylize(content, style, **options)
-        names = [Path(str(s.image)).name if not isinstance(s.image, Image.Image) else "image"
-                 for s in _weighted_styles(style)] if style is not None and not torch.is_tensor(style) else []
-        names += region_style_names(options.get("regions"))
+        names = style_names(style) + [name for entry in options.get("regions") or [] for name in style_names(entry[1])]
         return save_image(result, output, provenance=self.provenance(names) if metadata else None)
 
 
@@ -210,15 +220,13 @@ def _weighted_styles(style: ImageLike | Sequence) -> list[WeightedStyle]:
     return styles
 
 
-def region_style_names(regions) -> list[str]:
-    """File names of the styles in ``regions`` entries, for provenance metadata."""
-    names = []
-    for entry in regions or []:
-        if torch.is_tensor(entry[1]):
-            continue
-        for s in _weighted_styles(entry[1]):
-            names.append(Path(str(s.image)).name if not isinstance(s.image, Image.Image) else "image")
-    return names
+def style_names(style: ImageLike | Sequence | torch.Tensor | None) -> list[str]:
+    """File names of a style or blend, for provenance metadata (none for a
+    precomputed vector; "image" for an in-memory one)."""
+    if style is None or torch.is_tensor(style):
+        return []
+    return [Path(str(s.image)).name if not isinstance(s.image, Image.Image) else "image"
+            for s in _weighted_styles(style)]
 
 
 def parse_style_arg(text: str) -> WeightedStyle:
