@@ -16,6 +16,7 @@ import torch
 from semstyle import checkpoints as ckpt
 from semstyle.config import LossConfig, ModelConfig, TrainConfig
 from semstyle.errors import ConfigError
+from semstyle.models import Generator, MultiScaleDiscriminator
 from semstyle.train import ImageBank, train, validate
 
 from .helpers import data_dir, make_image_folder
@@ -86,6 +87,20 @@ def test_each_adversarial_kind_trains(folders, tmp_path, kind):
     assert "adv" in record and "d_adv" in record
     if kind == "hinge":
         assert record["d_r1"] >= 0 and "tv" in record
+
+
+def test_no_adversarial_ablation_trains_no_discriminator(folders, tmp_path):
+    """adv_weight 0 is the ablation of issue 4: G learns from content and
+    style alone, and D is neither run nor updated."""
+    last = train(tiny_config(folders, tmp_path / "run", 2, loss=LossConfig(adv_weight=0.0)), progress=False)
+    record = json.loads((tmp_path / "run" / "log.jsonl").read_text().splitlines()[-1])
+    assert "adv" not in record and "d_loss" not in record and record["style"] > 0
+    torch.manual_seed(0)  # D as the Trainer initialises it: seed, then G, then D
+    Generator(TINY_MODEL)
+    initial = MultiScaleDiscriminator(TINY_MODEL)
+    trained = ckpt.unprefixed("discriminator", ckpt.read_safetensors(last)[0])
+    for key, value in initial.state_dict().items():
+        assert torch.equal(value, trained[key]), key
 
 
 def test_existing_run_is_not_overwritten_without_resume(folders, tmp_path):

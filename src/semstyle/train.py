@@ -194,6 +194,8 @@ class Trainer:
             self.d_model = DistributedDataParallel(self.discriminator, device_ids=device_ids)
         self.opt_g = torch.optim.Adam(self.generator.parameters(), lr=config.lr_g, betas=config.betas)
         self.opt_d = torch.optim.Adam(self.discriminator.parameters(), lr=config.lr_d, betas=config.betas)
+        # adv_weight 0 (the no-adversarial ablation) trains no discriminator at all
+        self.adversarial = config.loss.adv_weight > 0
         self.amp_dtype = self._amp_dtype()
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype == torch.float16)
         loss = config.loss
@@ -229,7 +231,9 @@ class Trainer:
             g_out = self.g_step(content_feats, style_feats)
         condition = g_out.style_vec.detach()
 
-        d_terms = self._discriminator_update(style, g_out.output.detach(), condition)
+        d_terms = {}
+        if self.adversarial:
+            d_terms = self._discriminator_update(style, g_out.output.detach(), condition)
         g_terms = self._generator_update(g_out, content, content_feats, style_feats, condition)
         self.last_batch = (content, style, g_out.output.detach())
         return {**d_terms, **g_terms}
@@ -271,7 +275,7 @@ class Trainer:
         self.discriminator.requires_grad_(not freeze_d)
         with self._autocast():
             output_feats = self.encoder(output, self.feature_taps)
-            fake_logits = [l.float() for l in self.d_model(output, condition)]
+            fake_logits = [l.float() for l in self.d_model(output, condition)] if self.adversarial else None
         output_feats = {k: v.float() for k, v in output_feats.items()}
         content_f = {k: v.float() for k, v in content_feats.items()}
         style_f = {k: v.float() for k, v in style_feats.items()}
@@ -282,11 +286,13 @@ class Trainer:
         terms = {
             "content": content_term,
             "style": losses.style_loss(output_feats, style_f, loss_cfg.style_layers, loss_cfg.style_kind),
-            "adv": losses.generator_adversarial_loss(fake_logits, loss_cfg.adv_kind),
             "style_code": losses.style_code_loss(g_out.target_mean, g_out.target_std, style_f[layer]),
         }
         weights = {"content": loss_cfg.content_weight, "style": loss_cfg.style_weight,
-                   "adv": loss_cfg.adv_weight, "style_code": loss_cfg.style_code_weight}
+                   "style_code": loss_cfg.style_code_weight}
+        if self.adversarial:
+            terms["adv"] = losses.generator_adversarial_loss(fake_logits, loss_cfg.adv_kind)
+            weights["adv"] = loss_cfg.adv_weight
         if g_out.reconstruction is not None:
             terms["identity"] = losses.identity_loss(g_out.reconstruction.float(), content)
             weights["identity"] = loss_cfg.identity_weight
