@@ -459,6 +459,86 @@ def test_labels_need_one_style_image(stylizer, photo, painting, other_painting, 
 
 
 # --------------------------------------------------------------------------
+# automatic regions
+# --------------------------------------------------------------------------
+
+def test_kmeans_finds_separated_clusters():
+    gen = torch.Generator().manual_seed(1)
+    centres = torch.tensor([[0.0, 0.0, 0.0], [5.0, 0.0, 0.0], [0.0, 5.0, 5.0]])
+    points = torch.cat([c + 0.1 * torch.randn(50, 3, generator=gen) for c in centres])
+    found = sem.kmeans(points, 3, seed=0)
+    nearest = torch.cdist(centres, found).min(dim=1).values
+    assert (nearest < 0.1).all()
+    assert torch.equal(found, sem.kmeans(points, 3, seed=0))  # deterministic
+
+
+def test_match_clusters_maximises_total_score_one_to_one():
+    content = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
+    style = torch.tensor([[0.0, 1.0], [1.0, 1.1], [1.0, 0.0]])
+    places = np.full((3, 2), 0.5)
+    pairing, similarity = sem.match_clusters(content, style, places, places)
+    assert pairing.tolist() == [2, 0, 1]
+    assert np.allclose(similarity[:2], 1.0)
+    # equal features: where the regions sit decides (top pairs with top)
+    same = torch.ones(2, 2)
+    pairing, _ = sem.match_clusters(same, same, np.array([[0.5, 0.1], [0.5, 0.9]]), np.array([[0.5, 0.8], [0.5, 0.2]]))
+    assert pairing.tolist() == [1, 0]
+
+
+def _two_textures(left: Image.Image, right: Image.Image, size=(96, 64)) -> Image.Image:
+    w, h = size
+    img = Image.new("RGB", size)
+    img.paste(left.resize((w // 2, h)), (0, 0))
+    img.paste(right.resize((w - w // 2, h)), (w // 2, 0))
+    return img
+
+
+@pytest.fixture(scope="module")
+def textures(semantic_dir):
+    starry = Image.open(data_dir("styles") / "starry_night.jpg").convert("RGB").crop((0, 0, 200, 200))
+    road = Image.open(semantic_dir / "dpst_road_content.jpg").convert("RGB")
+    sky = road.crop((0, 0, road.width, road.height // 3))
+    return starry, sky
+
+
+def test_auto_regions_pair_regions_by_what_they_look_like(stylizer, textures):
+    """Content: texture A left, B right; style: B left, A right. Each content
+    half must take the label of the style half with the same texture, even
+    though it sits on the other side."""
+    a, b = textures
+    content, style = _two_textures(a, b), _two_textures(b, a)
+    found = sem.auto_label_maps(stylizer, content, style, 2)
+    assert found.content.shape == (64, 96, 3) and found.style.shape == (64, 96, 3)
+    colours = {tuple(int(v) for v in c) for c in found.palette}
+    assert len(colours) == 2
+    for mapped in (found.content, found.style):
+        assert {tuple(int(v) for v in c) for c in mapped.reshape(-1, 3)} <= colours
+
+    def colour_at(m, x):  # the label of a column well inside a half
+        return tuple(int(v) for v in m[32, x])
+
+    assert colour_at(found.content, 20) != colour_at(found.content, 76)
+    assert colour_at(found.content, 20) == colour_at(found.style, 76)
+    assert colour_at(found.content, 76) == colour_at(found.style, 20)
+
+
+def test_stylize_auto_regions_is_label_matched_transfer_with_the_found_maps(stylizer, photo, painting):
+    found = sem.auto_label_maps(stylizer, photo, painting, 3, style_size=96)
+    auto = stylizer.stylize(photo, painting, auto_regions=3, style_size=96)
+    explicit = stylizer.stylize(photo, painting, labels=(found.content, found.style), palette=found.palette,
+                                style_size=96)
+    assert auto.size == photo.size
+    assert np.array_equal(np.asarray(auto), np.asarray(explicit))
+    assert not np.array_equal(np.asarray(auto), np.asarray(stylizer.stylize(photo, painting, style_size=96)))
+
+
+@pytest.mark.parametrize("k", [1, 9, 2.5])
+def test_auto_regions_out_of_range_is_refused(stylizer, photo, painting, k):
+    with pytest.raises(ConfigError, match="auto-regions"):
+        stylizer.stylize(photo, painting, auto_regions=k)
+
+
+# --------------------------------------------------------------------------
 # command line
 # --------------------------------------------------------------------------
 
@@ -516,7 +596,27 @@ def test_cli_labels_and_missing_label_warning(model_dir, cli_files, semantic_dir
     assert len(lines) == 1 and lines[0].startswith("semstyle: warning:") and "#ff00ff" in lines[0], err
 
 
+def test_cli_auto_regions_saves_label_maps_that_reproduce_the_output(model_dir, cli_files, tmp_path, capsys):
+    f = cli_files
+    base = ["stylize", f / "photo.png", "--style", f / "style.jpg", "--model", model_dir, "--style-size", "64"]
+    code, stdout, err = run_cli([*base, "-o", tmp_path / "auto.png", "--auto-regions", "3", "--save-labels",
+                                 tmp_path / "maps.jpg"], capsys)
+    assert code == 0 and err == "", err
+    content_map, style_map = tmp_path / "maps_content.png", tmp_path / "maps_style.png"
+    assert stdout.split() == [str(content_map), str(style_map), str(tmp_path / "auto.png")]
+    assert Image.open(content_map).size == (64, 93) and Image.open(style_map).size == (52, 64)  # style read at --style-size
+    assert len(np.unique(labels_of(content_map).reshape(-1, 3), axis=0)) <= 3
+    # the saved maps, given back as label maps, give the same picture
+    code, _, err = run_cli([*base, "-o", tmp_path / "again.png", "--content-labels", content_map,
+                            "--style-labels", style_map], capsys)
+    assert code == 0, err
+    assert np.array_equal(as_array(Image.open(tmp_path / "auto.png")), as_array(Image.open(tmp_path / "again.png")))
+
+
 @pytest.mark.parametrize("extra,needle", [
+    (["--auto-regions", "12"], "from 2 to 8"),
+    (["--save-labels", "{f}/maps"], "--auto-regions K"),
+    (["--auto-regions", "3", "--content-labels", "{f}/left.png", "--style-labels", "{f}/left.png"], "not both"),
     (["--mask", "{f}/notes.png"], "cannot read mask"),
     (["--protect", "{f}/none.png"], "does not exist"),
     (["--region", "{f}/left.png"], "MASK=STYLE"),

@@ -66,6 +66,11 @@ def _add_semantic_options(p) -> None:
                    "label takes the style of the same-colour style region")
     g.add_argument("--label-palette", default="auto", metavar="auto|dpst|RRGGBB,...",
                    help="label colours: auto (colours covering > 0.5%%, default), dpst, or a hex list")
+    g.add_argument("--auto-regions", type=int, metavar="K",
+                   help="no label maps: find K regions (2-8) in both images from deep features, pair them and "
+                   "transfer region by region")
+    g.add_argument("--save-labels", metavar="PATH",
+                   help="with --auto-regions: write the label maps found to PATH_content.png and PATH_style.png")
 
 
 def _add_train(commands) -> None:
@@ -164,7 +169,7 @@ def _output_paths(contents: list[Path], output: str, many: bool) -> list[Path]:
 def _semantic_options(args, many: bool) -> dict:
     """Check the semantic options (and read every mask once, so a bad file
     fails before the model loads); keyword arguments for Stylizer.stylize."""
-    from .semantic import check_feather, parse_palette, parse_region_arg, read_mask_image
+    from .semantic import check_auto_regions, check_feather, parse_palette, parse_region_arg, read_mask_image
 
     check_feather(args.feather)
     parse_palette(args.label_palette)
@@ -172,6 +177,14 @@ def _semantic_options(args, many: bool) -> dict:
         raise ConfigError("--content-labels and --style-labels go together; give both")
     if args.content_labels and many:
         raise ConfigError("--content-labels describes one content image; give one input, not several")
+    if args.auto_regions is not None:
+        check_auto_regions(args.auto_regions)
+        if args.content_labels:
+            raise ConfigError("--auto-regions finds label maps itself; give it or --content-labels, not both")
+    if args.save_labels and args.auto_regions is None:
+        raise ConfigError("--save-labels writes the maps that --auto-regions finds; give --auto-regions K")
+    if args.save_labels and many:
+        raise ConfigError("--save-labels writes the maps of one content image; give one input, not several")
     regions = [parse_region_arg(text) for text in args.regions]
     for path, what in [(args.mask, "mask"), *((m, "region mask") for m, _, _ in regions),
                        *((m, "protect mask") for m in args.protect),
@@ -188,6 +201,8 @@ def _semantic_options(args, many: bool) -> dict:
     if args.content_labels:
         options["labels"] = (args.content_labels, args.style_labels)
         options["palette"] = args.label_palette
+    if args.auto_regions is not None:
+        options["auto_regions"] = args.auto_regions
     if options:
         options["feather"] = args.feather
     return options
@@ -206,10 +221,26 @@ def _print_semantic_warnings(caught) -> None:
             warnings.showwarning(w.message, w.category, w.filename, w.lineno)
 
 
+def _found_labels(stylizer, content, style, args, paths, semantic: dict) -> dict:
+    """--save-labels: find the automatic label maps, write them, and return
+    the options that stylize with exactly those maps."""
+    from PIL import Image
+
+    from .io import save_image
+    from .semantic import auto_label_maps
+
+    found = auto_label_maps(stylizer, content, style, args.auto_regions, size=args.size, style_size=args.style_size)
+    for array, path in zip((found.content, found.style), paths):
+        print(save_image(Image.fromarray(array), path))
+    options = {k: v for k, v in semantic.items() if k != "auto_regions"}
+    return {**options, "labels": (found.content, found.style), "palette": found.palette}
+
+
 def cmd_stylize(args) -> int:
     import warnings
 
     from .io import ensure_writable, save_image
+    from .semantic import label_map_paths
     from .stylize import Stylizer, check_strength, parse_style_arg, style_names
 
     check_strength(args.strength)
@@ -217,10 +248,14 @@ def cmd_stylize(args) -> int:
     contents = _content_files(args.content)
     many = len(contents) > 1 or any(Path(c).is_dir() for c in args.content)
     semantic = _semantic_options(args, many)
-    if "labels" in semantic and len(styles) != 1:
-        raise ConfigError("--style-labels needs exactly one --style image, not a blend")
+    by_labels = "labels" in semantic or "auto_regions" in semantic
+    if by_labels and len(styles) != 1:
+        raise ConfigError("--style-labels and --auto-regions need exactly one --style image, not a blend")
     outputs = _output_paths(contents, args.output, many)
     for out in outputs:
+        ensure_writable(out)
+    label_outputs = label_map_paths(args.save_labels) if args.save_labels else ()
+    for out in label_outputs:
         ensure_writable(out)
     stylizer = Stylizer(args.model, device=args.device, encoder_weights=args.encoder_weights)
     style_vec = stylizer.style_vector(styles, args.style_size)
@@ -231,7 +266,10 @@ def cmd_stylize(args) -> int:
             if semantic:
                 with warnings.catch_warnings(record=True) as caught:
                     warnings.simplefilter("always")
-                    result = stylizer.stylize(content, styles[0].image if "labels" in semantic else style_vec,
+                    if label_outputs:
+                        semantic = _found_labels(stylizer, content, styles[0].image, args, label_outputs,
+                                                 semantic)
+                    result = stylizer.stylize(content, styles[0].image if by_labels else style_vec,
                                               strength=args.strength, size=args.size,
                                               preserve_colors=args.preserve_color, style_size=args.style_size,
                                               **semantic)

@@ -143,7 +143,7 @@ class Stylizer:
     def stylize(self, content: ImageLike, style: ImageLike | Sequence | torch.Tensor, *,
                 strength: float = 1.0, size: int | None = None, preserve_colors: bool = False,
                 style_size: int = DEFAULT_STYLE_SIZE, mask=None, feather: float = 8.0, protect=None,
-                regions=None, labels=None, palette="auto") -> Image.Image:
+                regions=None, labels=None, palette="auto", auto_regions: int | None = None) -> Image.Image:
         """Stylize ``content``; returns an RGB image the size of the content
         (after ``size`` caps its longer side; default cap 1024 px).
 
@@ -159,17 +159,21 @@ class Stylizer:
           (DPST / neural-doodle format): each content label takes the style of the
           same-colour region of the style image. ``palette``: ``"auto"`` (dominant
           colours), ``"dpst"`` or a list of RGB triples.
+        * ``auto_regions``: without label maps, find this many regions (2 to 8)
+          in both images by clustering deep VGG features, pair them by
+          similarity and transfer label by label as with ``labels``
+          (:func:`semstyle.semantic.auto_label_maps` returns the maps).
 
         Outside every stylized area (``feather`` px and more away) and inside
         protected areas the output is bit-identical to the (resized) input.
         """
-        if mask is not None or protect is not None or regions is not None or labels is not None:
+        if any(option is not None for option in (mask, protect, regions, labels, auto_regions)):
             from .semantic import stylize_semantic
 
             return stylize_semantic(self, content, style, strength=strength, size=size,
                                     preserve_colors=preserve_colors, style_size=style_size, mask=mask,
                                     feather=feather, protect=protect, regions=regions, labels=labels,
-                                    palette=palette)
+                                    palette=palette, auto_regions=auto_regions)
         strength = check_strength(strength)
         check_size(size)
         style_vec = style if torch.is_tensor(style) else self.style_vector(style, style_size)
