@@ -28,6 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"semstyle {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     _add_stylize(commands)
+    _add_paint(commands)
     _add_train(commands)
     _add_export(commands)
     _add_weights(commands)
@@ -71,6 +72,30 @@ def _add_semantic_options(p) -> None:
                    "transfer region by region")
     g.add_argument("--save-labels", metavar="PATH",
                    help="with --auto-regions: write the label maps found to PATH_content.png and PATH_style.png")
+
+
+def _add_paint(commands) -> None:
+    from .paint import DEFAULT_LEVELS, DEFAULT_SIZE, DEFAULT_STEPS
+
+    p = commands.add_parser("paint", help="paint a label doodle in a painting's style (optimisation, minutes)")
+    p.add_argument("doodle", help="colour-coded label map to paint (e.g. sky white, sea blue)")
+    p.add_argument("--style", required=True, help="the painting")
+    p.add_argument("--style-labels", required=True, metavar="PNG",
+                   help="label map of the painting, in the doodle's colours")
+    p.add_argument("-o", "--output", required=True, help="output image file")
+    p.add_argument("--size", type=int, default=DEFAULT_SIZE, help=f"longer side in px (default {DEFAULT_SIZE})")
+    p.add_argument("--style-size", type=int, default=512, help="longer side the painting is read at")
+    p.add_argument("--steps", type=int, default=DEFAULT_STEPS,
+                   help=f"L-BFGS iterations per level (default {DEFAULT_STEPS}); more is finer, slower")
+    p.add_argument("--levels", type=int, default=DEFAULT_LEVELS,
+                   help=f"sizes painted coarse to fine, halving (default {DEFAULT_LEVELS})")
+    p.add_argument("--label-palette", default="auto", metavar="auto|dpst|RRGGBB,...", help="label colours")
+    p.add_argument("--seed", type=int, default=0, help="seed of the starting noise")
+    p.add_argument("--device", default="auto", help="cpu, cuda or auto (default)")
+    p.add_argument("--encoder-weights", help="VGG weights file (converted .safetensors or torchvision .pth)")
+    p.add_argument("--no-metadata", action="store_true", help="do not embed provenance metadata")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_paint)
 
 
 def _add_train(commands) -> None:
@@ -285,6 +310,57 @@ def cmd_stylize(args) -> int:
             failures += 1
             print(f"semstyle: error: {exc}", file=sys.stderr)
     return 2 if failures else 0
+
+
+def cmd_paint(args) -> int:
+    """Paint a doodle; prints the output path, then its time on stderr. Ctrl-C
+    stops early, saves the picture so far and exits 130."""
+    import warnings
+
+    from .encoders import VGGEncoder
+    from .io import Provenance, ensure_writable, save_image
+    from .paint import paint
+    from .semantic import parse_palette, read_mask_image
+    from .stylize import check_size, pick_device
+
+    check_size(args.size)
+    check_size(args.style_size)
+    for name in ("steps", "levels"):
+        if getattr(args, name) < 1:
+            raise ConfigError(f"--{name} must be at least 1, got {getattr(args, name)}")
+    parse_palette(args.label_palette)
+    read_mask_image(args.doodle, "doodle")
+    read_mask_image(args.style_labels, "style label map")
+    out = ensure_writable(args.output)
+    device = pick_device(args.device)
+    encoder = VGGEncoder.pretrained(args.encoder_weights)
+    bar = _progress(args.steps * args.levels, "paint", not args.no_progress)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = paint(args.doodle, args.style, args.style_labels, palette=args.label_palette, size=args.size,
+                       style_size=args.style_size, steps=args.steps, levels=args.levels, seed=args.seed,
+                       encoder=encoder,
+                       device=device, on_step=lambda i, loss: bar.update(1) or bar.set_postfix(loss=f"{loss:.4f}"))
+    bar.close()
+    _print_semantic_warnings(caught)
+    provenance = None if args.no_metadata else Provenance(
+        styles=[Path(args.style).name], model="semstyle paint (optimisation, no trained model)",
+        extra={"doodle": Path(args.doodle).name, "iterations": str(result.iterations)})
+    print(save_image(result.image, out, provenance=provenance))
+    print(f"semstyle: painted {result.image.width}x{result.image.height} in {result.seconds:.1f} s "
+          f"({result.iterations} iterations, {result.evaluations} evaluations, loss {result.losses[0]:.4f} -> "
+          f"{result.losses[-1]:.4f})", file=sys.stderr)
+    if result.interrupted:
+        print(f"semstyle: interrupted after {result.iterations} iterations; saved the picture so far",
+              file=sys.stderr)
+        return 130
+    return 0
+
+
+def _progress(total: int, desc: str, enabled: bool):
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=desc, dynamic_ncols=True, disable=not enabled)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -806,6 +806,64 @@ def _transfer_by_labels(stylizer: Stylizer, content_t: torch.Tensor, content_lab
 
 
 # --------------------------------------------------------------------------
+# Evaluation: does each label look like its own style region?
+# --------------------------------------------------------------------------
+
+@dataclass
+class LabelMatch:
+    """How one content label's output region compares with the style's regions."""
+
+    colour: tuple[int, int, int]
+    share: float                 # of the content
+    own: float                   # distance to the same label's style region
+    nearest: tuple[int, int, int]  # the label of the closest style region
+    nearest_distance: float
+
+    @property
+    def matched(self) -> bool:
+        return self.nearest == self.colour
+
+
+def region_stats(encoder, layers: Sequence[str], image: torch.Tensor,
+                 weight: torch.Tensor) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    """Per layer, the VGG mean/std of ``image`` (1, 3, H, W) under a mask (1, 1, H, W)."""
+    feats = encoder(image, tuple(layers))
+    return {t: masked_mean_std(feats[t].float(), resize_weights(weight, feats[t].shape[-2:])) for t in layers}
+
+
+@torch.no_grad()
+def label_match(encoder, layers: Sequence[str], output: torch.Tensor, content_labels: np.ndarray,
+                style: torch.Tensor, style_labels: np.ndarray, palette: np.ndarray,
+                min_share: float = MIN_LABEL_FRACTION) -> list[LabelMatch]:
+    """The acceptance measure of label-matched transfer: for every content
+    label covering more than ``min_share`` of ``output``, the distance of its
+    output region's VGG statistics to each style region's, and which is nearest.
+
+    Distance per layer as in :func:`semstyle.losses.mean_std_style_loss` (MSE
+    of means + MSE of stds), divided by one scale per layer (the whole style
+    image's mean squared std), so that every label is judged with the same
+    yardstick; summed over ``layers``. Label maps are index maps at the sizes
+    of ``output`` and ``style``.
+    """
+    whole = region_stats(encoder, layers, style, torch.ones(1, 1, *style_labels.shape))
+    scale = {t: float(std.pow(2).mean()) for t, (_, std) in whole.items()}
+    style_regions = {k: region_stats(encoder, layers, style, one_hot(style_labels, [k]))
+                     for k in range(len(palette)) if (style_labels == k).mean() > MIN_STYLE_FRACTION}
+    results = []
+    for k in range(len(palette)):
+        share = float((content_labels == k).mean())
+        if share <= min_share or k not in style_regions:
+            continue
+        ours = region_stats(encoder, layers, output, one_hot(content_labels, [k]))
+        dist = {j: sum(float(((ours[t][0] - ref[t][0]) ** 2).mean() + ((ours[t][1] - ref[t][1]) ** 2).mean())
+                       / scale[t] for t in layers) for j, ref in style_regions.items()}
+        nearest = min(dist, key=dist.get)
+        colour = tuple(int(c) for c in palette[k])
+        results.append(LabelMatch(colour, share, dist[k], tuple(int(c) for c in palette[nearest]), dist[nearest]))
+    return results
+
+
+# --------------------------------------------------------------------------
 # Command-line helpers
 # --------------------------------------------------------------------------
 
