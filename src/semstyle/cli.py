@@ -70,6 +70,9 @@ def _add_semantic_options(p) -> None:
     g.add_argument("--auto-regions", type=int, metavar="K",
                    help="no label maps: find K regions (2-8) in both images from deep features, pair them and "
                    "transfer region by region")
+    g.add_argument("--refine", type=int, default=0, metavar="STEPS",
+                   help="with label maps or --auto-regions: optimise the result for STEPS L-BFGS steps so each "
+                   "region's statistics match its style region's (slower; 20-50 is typical)")
     g.add_argument("--save-labels", metavar="PATH",
                    help="with --auto-regions: write the label maps found to PATH_content.png and PATH_style.png")
 
@@ -194,7 +197,8 @@ def _output_paths(contents: list[Path], output: str, many: bool) -> list[Path]:
 def _semantic_options(args, many: bool) -> dict:
     """Check the semantic options (and read every mask once, so a bad file
     fails before the model loads); keyword arguments for Stylizer.stylize."""
-    from .semantic import check_auto_regions, check_feather, parse_palette, parse_region_arg, read_mask_image
+    from .semantic import (check_auto_regions, check_feather, check_refine, parse_palette, parse_region_arg,
+                           read_mask_image)
 
     check_feather(args.feather)
     parse_palette(args.label_palette)
@@ -206,6 +210,7 @@ def _semantic_options(args, many: bool) -> dict:
         check_auto_regions(args.auto_regions)
         if args.content_labels:
             raise ConfigError("--auto-regions finds label maps itself; give it or --content-labels, not both")
+    check_refine(args.refine, bool(args.content_labels) or args.auto_regions is not None)
     if args.save_labels and args.auto_regions is None:
         raise ConfigError("--save-labels writes the maps that --auto-regions finds; give --auto-regions K")
     if args.save_labels and many:
@@ -228,6 +233,8 @@ def _semantic_options(args, many: bool) -> dict:
         options["palette"] = args.label_palette
     if args.auto_regions is not None:
         options["auto_regions"] = args.auto_regions
+    if args.refine:
+        options["refine"] = args.refine
     if options:
         options["feather"] = args.feather
     return options

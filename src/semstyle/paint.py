@@ -25,9 +25,8 @@ Choices, and why:
 * **Initialised from a colour fill**: each doodle region takes the mean colour
   of its style region, plus seeded noise. The optimisation then only has to
   add texture, and converges in far fewer steps than from noise alone.
-* **L-BFGS** with the strong-Wolfe line search (as ``benchmarks/gatys.py``),
-  one iteration per ``step()`` call so progress can be shown and Ctrl-C can stop
-  early with the picture so far; the optimiser keeps its history between calls.
+* **L-BFGS** (:func:`semstyle.optimize.lbfgs`), with progress, and Ctrl-C
+  stopping early with the picture so far.
 * A label of the doodle that the painting lacks takes the whole painting's
   statistics, with a :class:`~semstyle.semantic.SemanticWarning`.
 """
@@ -48,6 +47,7 @@ from PIL import Image
 from .encoders import VGGEncoder
 from .errors import ConfigError
 from .io import image_to_tensor, load_image, tensor_to_image
+from .optimize import lbfgs
 from .semantic import (MIN_STYLE_FRACTION, MaskLike, SemanticWarning, colour_name, find_palette, label_colours,
                        one_hot, parse_palette, resize_labels, resize_weights, snap_to_palette, used_palette)
 from .stylize import MIN_SIDE, fit_size
@@ -199,7 +199,7 @@ def paint(doodle: MaskLike, style: Any, style_labels: MaskLike, *, palette: Any 
         image = image.detach().to(device).contiguous().requires_grad_(True)
         loss_fn = DoodleLoss(encoder, style_t.to(device), style_weights.to(device),
                              one_hot(labels, range(len(colours))).to(device))
-        level_losses, done, interrupted = _optimise(image, loss_fn, steps, on_step, iterations)
+        level_losses, done, interrupted = lbfgs(image, loss_fn, steps, on_step, first_iteration=iterations + 1)
         losses += level_losses
         iterations += done
         if interrupted:
@@ -231,30 +231,3 @@ def _present_labels(style_labels: np.ndarray, doodle_labels: np.ndarray, colours
             warnings.warn(f"label {colour_name(colours[k])} ({share:.1%} of the doodle) has no region in the "
                           f"style label map; it takes the whole painting's look", SemanticWarning, stacklevel=3)
     return present
-
-
-def _optimise(image: torch.Tensor, loss_fn: DoodleLoss, steps: int,
-              on_step: Callable[[int, float], None] | None, before: int = 0) -> tuple[list[float], int, bool]:
-    """L-BFGS, one iteration per call so progress shows and Ctrl-C can stop
-    it; returns (loss at every evaluation, iterations done, interrupted)."""
-    optimizer = torch.optim.LBFGS([image], lr=1.0, max_iter=1, tolerance_grad=0.0, tolerance_change=0.0,
-                                  history_size=50, line_search_fn="strong_wolfe")
-    losses: list[float] = []
-
-    def closure() -> torch.Tensor:
-        optimizer.zero_grad(set_to_none=True)
-        loss = loss_fn(image)
-        loss.backward()
-        losses.append(loss.item())
-        return loss
-
-    done = 0
-    try:
-        while done < steps:
-            optimizer.step(closure)
-            done += 1
-            if on_step:
-                on_step(before + done, losses[-1])
-    except KeyboardInterrupt:  # mid line search the image is a trial point: still a valid picture
-        return losses, done, True
-    return losses, done, False

@@ -143,7 +143,8 @@ class Stylizer:
     def stylize(self, content: ImageLike, style: ImageLike | Sequence | torch.Tensor, *,
                 strength: float = 1.0, size: int | None = None, preserve_colors: bool = False,
                 style_size: int = DEFAULT_STYLE_SIZE, mask=None, feather: float = 8.0, protect=None,
-                regions=None, labels=None, palette="auto", auto_regions: int | None = None) -> Image.Image:
+                regions=None, labels=None, palette="auto", auto_regions: int | None = None,
+                refine: int = 0) -> Image.Image:
         """Stylize ``content``; returns an RGB image the size of the content
         (after ``size`` caps its longer side; default cap 1024 px).
 
@@ -163,17 +164,20 @@ class Stylizer:
           in both images by clustering deep VGG features, pair them by
           similarity and transfer label by label as with ``labels``
           (:func:`semstyle.semantic.auto_label_maps` returns the maps).
+        * ``refine``: with ``labels`` or ``auto_regions``, this many L-BFGS
+          steps on the result pull each region's VGG statistics onto its
+          style region's (:func:`semstyle.semantic.refine_regions`; slower).
 
         Outside every stylized area (``feather`` px and more away) and inside
         protected areas the output is bit-identical to the (resized) input.
         """
-        if any(option is not None for option in (mask, protect, regions, labels, auto_regions)):
+        if any(option is not None for option in (mask, protect, regions, labels, auto_regions)) or refine:
             from .semantic import stylize_semantic
 
             return stylize_semantic(self, content, style, strength=strength, size=size,
                                     preserve_colors=preserve_colors, style_size=style_size, mask=mask,
                                     feather=feather, protect=protect, regions=regions, labels=labels,
-                                    palette=palette, auto_regions=auto_regions)
+                                    palette=palette, auto_regions=auto_regions, refine=refine)
         strength = check_strength(strength)
         check_size(size)
         style_vec = style if torch.is_tensor(style) else self.style_vector(style, style_size)
