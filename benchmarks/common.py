@@ -1,4 +1,4 @@
-"""What ``quality.py`` and ``speed.py`` share: the evaluation images, resizing, tables, JSON.
+"""What the benchmarks share: the evaluation images, resizing, tables, contact sheets, JSON.
 
 Evaluation content photos are scikit-image's sample photos (``skimage.data``): they are
 reserved for evaluation and never used to train semstyle (see MODEL_CARD.md), they ship inside
@@ -19,7 +19,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from PIL import Image
+from PIL import Image, ImageDraw
 
 REPO = Path(__file__).resolve().parents[1]
 STYLES_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "styles"
@@ -165,3 +165,24 @@ def print_table(title: str, headers: Sequence[str], rows: Sequence[Sequence[Any]
     for index, row in enumerate(cells):
         table.add_row(*row, end_section=(index + 1) in sections)
     Console(width=max(100, sum(len(str(h)) + 10 for h in headers))).print(table)
+
+
+def contact_sheet(rows: list[list[tuple[str, Image.Image | None]]], tile: int) -> Image.Image:
+    """Rows of (caption, image) tiles; each image is fitted into a ``tile`` x ``tile`` box."""
+    pad, caption = 6, 14
+    columns = max(len(r) for r in rows)
+    sheet = Image.new("RGB", (pad + columns * (tile + pad), pad + len(rows) * (tile + caption + pad)), "white")
+    draw = ImageDraw.Draw(sheet)
+    for r, row in enumerate(rows):
+        for c, (text, img) in enumerate(row):
+            x, y = pad + c * (tile + pad), pad + r * (tile + caption + pad)
+            draw.text((x + 1, y), text[: max(8, tile // 6)], fill="black")
+            if img is None:
+                draw.rectangle((x, y + caption, x + tile - 1, y + caption + tile - 1), outline="gray")
+                draw.text((x + 4, y + caption + tile // 2 - 6), "n/a", fill="gray")
+                continue
+            scale = tile / max(img.size)  # fit the box; small smoke-run images are enlarged (nearest)
+            thumb = img.resize((max(1, round(img.width * scale)), max(1, round(img.height * scale))),
+                               Image.LANCZOS if scale < 1 else Image.NEAREST)
+            sheet.paste(thumb, (x + (tile - thumb.width) // 2, y + caption + (tile - thumb.height) // 2))
+    return sheet

@@ -49,7 +49,7 @@ from typing import Any
 if __package__ in (None, ""):  # run as a script: make ``benchmarks`` importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from PIL import Image, ImageDraw
+from PIL import Image
 
 from benchmarks import common
 
@@ -194,31 +194,6 @@ class Scorer:
 
 
 # --------------------------------------------------------------------------
-# Contact sheet
-# --------------------------------------------------------------------------
-
-def contact_sheet(rows: list[list[tuple[str, Image.Image | None]]], tile: int) -> Image.Image:
-    """Rows of (caption, image) tiles; each image is fitted into a ``tile`` x ``tile`` box."""
-    pad, caption = 6, 14
-    columns = max(len(r) for r in rows)
-    sheet = Image.new("RGB", (pad + columns * (tile + pad), pad + len(rows) * (tile + caption + pad)), "white")
-    draw = ImageDraw.Draw(sheet)
-    for r, row in enumerate(rows):
-        for c, (text, img) in enumerate(row):
-            x, y = pad + c * (tile + pad), pad + r * (tile + caption + pad)
-            draw.text((x + 1, y), text[: max(8, tile // 6)], fill="black")
-            if img is None:
-                draw.rectangle((x, y + caption, x + tile - 1, y + caption + tile - 1), outline="gray")
-                draw.text((x + 4, y + caption + tile // 2 - 6), "n/a", fill="gray")
-                continue
-            scale = tile / max(img.size)  # fit the box; small smoke-run images are enlarged (nearest)
-            thumb = img.resize((max(1, round(img.width * scale)), max(1, round(img.height * scale))),
-                               Image.LANCZOS if scale < 1 else Image.NEAREST)
-            sheet.paste(thumb, (x + (tile - thumb.width) // 2, y + caption + (tile - thumb.height) // 2))
-    return sheet
-
-
-# --------------------------------------------------------------------------
 # Main
 # --------------------------------------------------------------------------
 
@@ -339,7 +314,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {m.name}: {m.note}")
     print("  photo: the unstylized content photo (baseline: the distances of doing nothing)")
 
-    sheet = contact_sheet(sheet_rows, args.tile)
+    sheet = common.contact_sheet(sheet_rows, args.tile)
     sheet_path = args.out / "quality_sheet.png"
     sheet.save(sheet_path)
     json_path = common.write_json({

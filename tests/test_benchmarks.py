@@ -11,7 +11,8 @@ import torch
 from PIL import Image
 
 from benchmarks import gatys, metrics
-from benchmarks.quality import contact_sheet, pair_list
+from benchmarks.common import contact_sheet
+from benchmarks.quality import pair_list
 from benchmarks.speed import Launcher
 
 
@@ -237,3 +238,27 @@ def test_launcher_reports_the_child_peak_rss_not_ours():
     assert idle["peak_rss_mib"] < 100  # this test process holds torch: several hundred MiB
     assert big["peak_rss_mib"] > 200
     assert idle["seconds"] > 0 and big["cpu_seconds"] >= 0
+
+
+# --------------------------------------------------------------------------
+# semantic.py (issue 5)
+# --------------------------------------------------------------------------
+
+def test_semantic_benchmark_finds_every_pair_and_runs_end_to_end(tmp_path, capsys):
+    import json
+
+    from benchmarks import semantic as semantic_bench
+    from tests.helpers import data_dir
+
+    data_dir("semantic")
+    assert len(semantic_bench.pair_names()) == 9
+    code = semantic_bench.main(["--size", "64", "--refine", "1", "--paint-steps", "1", "--threads", "1",
+                                "--pairs", "monet_coastline_doodle", "--out", str(tmp_path)])
+    assert code == 0
+    report = json.loads((tmp_path / "semantic.json").read_text())
+    results = report["pairs"][0]["results"]
+    assert set(results) == set(semantic_bench.METHODS)  # a doodle pair: paint runs too
+    for res in results.values():
+        assert 0 <= res["matched"] <= res["labels"] == 5
+    assert Image.open(tmp_path / "semantic_sheet.png").width > 0
+    assert "all labels" in capsys.readouterr().out
