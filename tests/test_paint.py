@@ -10,7 +10,6 @@ from PIL import Image
 
 from semstyle import paint as pt
 from semstyle.cli import main
-from semstyle.errors import ConfigError
 from semstyle.io import image_to_tensor, read_provenance
 from semstyle.losses import gram_matrix
 from semstyle.semantic import SemanticWarning, one_hot

@@ -651,7 +651,8 @@ def test_cli_auto_regions_saves_label_maps_that_reproduce_the_output(model_dir, 
     assert code == 0 and err == "", err
     content_map, style_map = tmp_path / "maps_content.png", tmp_path / "maps_style.png"
     assert stdout.split() == [str(content_map), str(style_map), str(tmp_path / "auto.png")]
-    assert Image.open(content_map).size == (64, 93) and Image.open(style_map).size == (52, 64)  # style read at --style-size
+    assert Image.open(content_map).size == (64, 93)
+    assert Image.open(style_map).size == (52, 64)  # the style as read, at --style-size
     assert len(np.unique(labels_of(content_map).reshape(-1, 3), axis=0)) <= 3
     # the saved maps, given back as label maps, give the same picture
     code, _, err = run_cli([*base, "-o", tmp_path / "again.png", "--content-labels", content_map,

@@ -94,9 +94,26 @@ def load_image(path: PathLike, *, min_size: int = 16,
     _check_input_file(path)
     img = _decode(path, min_size=min_size, max_pixels=max_pixels)
     img = _apply_orientation(img)
-    img = _to_rgb8(_to_srgb(_expand_mode(img)))
+    img = _to_rgb8(_to_srgb(expand_mode(img)))
     img.info = {}
     return img
+
+
+def read_raw_image(path: PathLike, *, what: str = "image", max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
+    """Decode an image file as stored, for masks and label maps: EXIF
+    orientation applied and exotic modes expanded (:func:`expand_mode`), but
+    no colour management and no alpha compositing, because there the exact
+    values and the alpha channel carry meaning. The same checks and one-line
+    :class:`ImageError` s as :func:`load_image`, worded ``cannot read <what> <path>: ...``."""
+    path = Path(path)
+    try:
+        _check_input_file(path)
+        img = _decode(path, min_size=1, max_pixels=max_pixels)
+    except ImageError as exc:
+        if what == "image":
+            raise
+        raise ImageError(str(exc).replace("cannot read image", f"cannot read {what}", 1)) from None
+    return expand_mode(_apply_orientation(img))
 
 
 def _check_input_file(path: Path) -> None:
@@ -174,7 +191,7 @@ def _apply_orientation(img: Image.Image) -> Image.Image:
     return img
 
 
-def _expand_mode(img: Image.Image) -> Image.Image:
+def expand_mode(img: Image.Image) -> Image.Image:
     """Bring exotic modes to L, LA, RGB, RGBA or CMYK, keeping the full tonal range."""
     mode = img.mode
     if mode.startswith("I"):
@@ -261,7 +278,7 @@ def _to_rgb8(img: Image.Image) -> Image.Image:
         white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         return Image.alpha_composite(white, rgba).convert("RGB")
     if img.mode.startswith("I") or img.mode in ("F", "P", "PA", "1", "La", "RGBa"):
-        return _to_rgb8(_expand_mode(img))
+        return _to_rgb8(expand_mode(img))
     try:
         return img.convert("RGB")
     except ValueError as exc:

@@ -47,8 +47,8 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from .errors import ConfigError, ImageError
-from .io import DEFAULT_MAX_PIXELS, _apply_orientation, _check_input_file, _decode, _expand_mode, tensor_to_image
+from .errors import ConfigError
+from .io import expand_mode, read_raw_image, tensor_to_image
 from .models import Generator, channel_mean_std
 
 from .stylize import (Stylizer, WeightedStyle, check_size, check_strength, pad_to_multiple, parse_style_arg,
@@ -101,20 +101,14 @@ def _name(source: Any) -> str:
 
 
 def read_mask_image(source: MaskLike, what: str = "mask") -> Image.Image:
-    """Decode a mask or label map file as is (no colour management, no alpha
-    compositing), with EXIF orientation applied. Errors are one-line
-    :class:`ImageError` s saying ``cannot read <what> <path>: ...``."""
+    """A mask or label map as a PIL image in mode L, LA, RGB, RGBA or CMYK,
+    its values as stored (:func:`semstyle.io.read_raw_image` for files).
+    Errors are one-line :class:`ImageError` s saying ``cannot read <what> <path>: ...``."""
     if isinstance(source, Image.Image):
-        return source
+        return expand_mode(source)
     if isinstance(source, np.ndarray):
         return Image.fromarray(_array_to_uint8(source))
-    path = Path(source)
-    try:
-        _check_input_file(path)
-        img = _decode(path, min_size=1, max_pixels=DEFAULT_MAX_PIXELS)
-    except ImageError as exc:
-        raise ImageError(str(exc).replace("cannot read image", f"cannot read {what}", 1)) from None
-    return _apply_orientation(img)
+    return read_raw_image(source, what=what)
 
 
 def _array_to_uint8(array: np.ndarray) -> np.ndarray:
@@ -141,7 +135,6 @@ def binary_mask(source: MaskLike, size: tuple[int, int], what: str = "mask") -> 
         img = Image.fromarray(source.astype(np.uint8) * 255)
     else:
         img = read_mask_image(source, what)
-    img = _expand_mode(img)
     if img.mode in ("RGBA", "LA") and img.getchannel("A").getextrema()[0] < 255:
         gray = img.getchannel("A")
     else:
@@ -157,7 +150,7 @@ def label_colours(source: MaskLike, what: str = "label map") -> np.ndarray:
     grey maps converted to RGB, alpha ignored)."""
     if isinstance(source, np.ndarray) and source.ndim == 3 and source.shape[2] >= 3:
         return _array_to_uint8(source[..., :3])
-    img = _expand_mode(read_mask_image(source, what))
+    img = read_mask_image(source, what)
     return np.asarray(img.convert("RGB"))
 
 
