@@ -92,9 +92,14 @@ class StyleInjection(nn.Module):
         return new_mean, log_std.clamp(-8.0, 8.0).exp()
 
     def forward(self, feat: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
+        return self.renormalize(feat, *self.target_stats(style))
+
+    @staticmethod
+    def renormalize(feat: torch.Tensor, new_mean: torch.Tensor, new_std: torch.Tensor) -> torch.Tensor:
+        """AdaIN with given target statistics (N, C): training reuses the
+        statistics it also puts into the style-code loss."""
         mean, std = channel_mean_std(feat)
         normalized = (feat - mean[..., None, None]) / std[..., None, None]
-        new_mean, new_std = self.target_stats(style)
         return normalized * new_std[..., None, None] + new_mean[..., None, None]
 
 

@@ -145,9 +145,9 @@ class GeneratorStep(nn.Module):
         g = self.generator
         layer = g.config.content_layer
         style_vec = g.style_vector(style_feats)
-        injected = g.inject(content_feats[layer], style_vec)
-        output = g.decoder(injected, style_vec)
         target_mean, target_std = g.injection.target_stats(style_vec)
+        injected = g.injection.renormalize(content_feats[layer], target_mean, target_std)
+        output = g.decoder(injected, style_vec)
         reconstruction = None
         if self.with_identity:
             reconstruction = g(content_feats[layer], g.style_vector(content_feats))
