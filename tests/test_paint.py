@@ -175,3 +175,32 @@ def test_cli_paint_missing_doodle(painting, tmp_path, capsys):
     code, _, err = run_cli(["paint", tmp_path / "none.png", "--style", painting / "style.png",
                             "--style-labels", painting / "style_labels.png", "-o", tmp_path / "o.png"], capsys)
     assert code == 2 and "does not exist" in err and "Traceback" not in err
+
+
+def test_lbfgs_one_iteration_per_call_matches_one_long_call():
+    """optimize.lbfgs steps one iteration per call; it must follow the same
+    path as a single LBFGS call (a too-small max_eval once cut the line
+    search off after one trial point, and the optimisation stalled)."""
+    from semstyle.optimize import lbfgs
+
+    target = torch.linspace(-1, 1, 12)
+
+    def rosenbrock_like(x):
+        return ((x - target) ** 2).sum() + 10 * ((x[1:] - x[:-1] ** 2) ** 2).sum()
+
+    x = torch.zeros(12, requires_grad=True)
+    losses, done, interrupted = lbfgs(x, rosenbrock_like, 15)
+    y = torch.zeros(12, requires_grad=True)
+    reference = torch.optim.LBFGS([y], lr=1.0, max_iter=15, max_eval=1000, tolerance_grad=0.0,
+                                  tolerance_change=0.0, history_size=50, line_search_fn="strong_wolfe")
+
+    def closure():
+        reference.zero_grad()
+        loss = rosenbrock_like(y)
+        loss.backward()
+        return loss
+
+    reference.step(closure)
+    assert done == 15 and not interrupted
+    assert torch.allclose(x, y, atol=1e-5)
+    assert min(losses) < losses[0]

@@ -15,6 +15,13 @@ from collections.abc import Callable
 
 import torch
 
+MAX_LINE_SEARCH_EVALS = 20
+"""Function evaluations one iteration's line search may take. ``LBFGS`` caps
+its line search at ``max_eval`` minus the evaluations already made in the
+``step()`` call, and ``max_eval`` defaults to 1.25 x ``max_iter``: with one
+iteration per call that leaves no line search at all (a single trial point,
+accepted even when worse), so it is set explicitly."""
+
 StepCallback = Callable[[int, float], None]
 """Called with (iteration, loss) after each iteration."""
 
@@ -26,8 +33,9 @@ def lbfgs(image: torch.Tensor, loss_fn: Callable[[torch.Tensor], torch.Tensor], 
     iterations. Returns (the loss at every function evaluation, iterations
     done, whether Ctrl-C stopped it). After a KeyboardInterrupt mid line
     search the image is a trial point: still a valid picture."""
-    optimizer = torch.optim.LBFGS([image], lr=1.0, max_iter=1, tolerance_grad=0.0, tolerance_change=0.0,
-                                  history_size=history_size, line_search_fn="strong_wolfe")
+    optimizer = torch.optim.LBFGS([image], lr=1.0, max_iter=1, max_eval=1 + MAX_LINE_SEARCH_EVALS,
+                                  tolerance_grad=0.0, tolerance_change=0.0, history_size=history_size,
+                                  line_search_fn="strong_wolfe")
     losses: list[float] = []
 
     def closure() -> torch.Tensor:
