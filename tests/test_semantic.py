@@ -59,7 +59,7 @@ def one_thread():
 
 @pytest.fixture(scope="module")
 def stylizer(tmp_path_factory):
-    return Stylizer(tiny_model_dir(tmp_path_factory.mktemp("model")), device="cpu")
+    return Stylizer(tiny_model_dir(tmp_path_factory.mktemp("model")), device="cpu", precision="fp32")
 
 
 @pytest.fixture(scope="module")

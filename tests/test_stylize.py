@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 from PIL import Image
@@ -16,7 +17,7 @@ from .models_fixture import tiny_model_dir
 
 @pytest.fixture(scope="module")
 def stylizer(tmp_path_factory):
-    return Stylizer(tiny_model_dir(tmp_path_factory.mktemp("model")), device="cpu")
+    return Stylizer(tiny_model_dir(tmp_path_factory.mktemp("model")), device="cpu", precision="fp32")
 
 
 @pytest.fixture(scope="module")
@@ -128,3 +129,25 @@ def test_shipped_default_model_stylizes_a_photo(photo, painting):
     assert (to_mean(result) - style_mean).norm() < (to_mean(photo) - style_mean).norm()
     same = stylizer.stylize(photo, painting, strength=0.0)
     assert (to_mean(same) - to_mean(photo)).norm() < (to_mean(result) - to_mean(photo)).norm()
+
+
+def test_bfloat16_precision_is_close_to_float32(stylizer, tmp_path_factory):
+    """precision='bf16' (what 'auto' picks on CPUs with AVX-512 BF16) gives
+    float32 output within a few grey levels of the exact computation."""
+    fast = Stylizer(stylizer.model_path, device="cpu", precision="bf16")
+    photo = torch.rand(1, 3, 40, 56)
+    vector = stylizer.style_vector(Image.fromarray((np.random.default_rng(0).random((48, 48, 3)) * 255)
+                                                   .astype(np.uint8)))
+    exact, approx = stylizer.stylize_tensor(photo, vector), fast.stylize_tensor(photo, vector)
+    assert approx.dtype == torch.float32 and approx.shape == exact.shape
+    assert (approx - exact).abs().mean() < 2 / 255 and not torch.equal(approx, exact)
+
+
+def test_precision_names():
+    from semstyle.stylize import resolve_precision
+
+    assert resolve_precision("fp32", torch.device("cpu")) == torch.float32
+    assert resolve_precision("bf16", torch.device("cpu")) == torch.bfloat16
+    assert resolve_precision("auto", torch.device("cpu")) in (torch.float32, torch.bfloat16)
+    with pytest.raises(ConfigError, match="precision"):
+        resolve_precision("fp8", torch.device("cpu"))

@@ -48,6 +48,8 @@ def _add_stylize(commands) -> None:
     p.add_argument("--preserve-color", action="store_true", help="keep the photo's colours")
     p.add_argument("--device", default="auto", help="cpu, cuda or auto (default)")
     p.add_argument("--encoder-weights", help="VGG weights file (converted .safetensors or torchvision .pth)")
+    p.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16"],
+                   help="auto (default): bfloat16 where the CPU/GPU runs it natively, else float32")
     p.add_argument("--no-metadata", action="store_true", help="do not embed provenance metadata")
     _add_semantic_options(p)
     p.set_defaults(func=cmd_stylize)
@@ -289,7 +291,8 @@ def cmd_stylize(args) -> int:
     label_outputs = label_map_paths(args.save_labels) if args.save_labels else ()
     for out in label_outputs:
         ensure_writable(out)
-    stylizer = Stylizer(args.model, device=args.device, encoder_weights=args.encoder_weights)
+    stylizer = Stylizer(args.model, device=args.device, encoder_weights=args.encoder_weights,
+                        precision=args.precision)
     style_vec = stylizer.style_vector(styles, args.style_size)
     names = style_names(styles) + [name for _, style, _ in semantic.get("regions", []) for name in style_names(style)]
     failures = 0

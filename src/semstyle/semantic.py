@@ -482,14 +482,15 @@ def label_matched_tensor(stylizer: Stylizer, content: torch.Tensor, content_labe
                           f"in the style label map; it takes the style's global look", SemanticWarning, stacklevel=3)
     weights = pad_to_multiple(one_hot(content_labels, labels, content.device))
     taps = stylizer._taps if strength < 1.0 else (config.content_layer,)
-    feats = stylizer.encoder(pad_to_multiple(content), taps)
-    vectors = styles.vectors[labels].to(content.device)
-    if strength < 1.0:
-        own = torch.cat([masked_style_vector(stylizer.generator, feats, weights[:, i:i + 1])
-                         for i in range(len(labels))])
-        vectors = strength * vectors + (1.0 - strength) * own
-    output = regionwise_forward(stylizer.generator, feats[config.content_layer], vectors, weights, region_norm)
-    return output[..., :h, :w].clamp(0, 1)
+    with stylizer._autocast():
+        feats = stylizer.encoder(pad_to_multiple(content), taps)
+        vectors = styles.vectors[labels].to(content.device)
+        if strength < 1.0:
+            own = torch.cat([masked_style_vector(stylizer.generator, feats, weights[:, i:i + 1])
+                             for i in range(len(labels))])
+            vectors = strength * vectors + (1.0 - strength) * own
+        output = regionwise_forward(stylizer.generator, feats[config.content_layer], vectors, weights, region_norm)
+    return output[..., :h, :w].float().clamp(0, 1)
 
 
 # --------------------------------------------------------------------------
