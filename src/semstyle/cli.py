@@ -331,10 +331,11 @@ def cmd_paint(args) -> int:
     from .io import Provenance, ensure_writable, save_image
     from .paint import paint
     from .semantic import parse_palette, read_mask_image
-    from .stylize import check_size, pick_device
+    from .stylize import MIN_SIDE, check_size, pick_device
 
     check_size(args.size)
-    check_size(args.style_size)
+    if args.style_size < MIN_SIDE:
+        raise ConfigError(f"--style-size must be at least {MIN_SIDE}, got {args.style_size}")
     for name in ("steps", "levels"):
         if getattr(args, name) < 1:
             raise ConfigError(f"--{name} must be at least 1, got {getattr(args, name)}")
