@@ -419,7 +419,8 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True) -> P
     """Run (or resume) training; returns the last checkpoint's path.
 
     Ctrl-C or SIGTERM finishes the current step, writes a checkpoint and
-    raises KeyboardInterrupt; a SIGKILL loses at most ``checkpoint_every``
+    raises KeyboardInterrupt (a second Ctrl-C stops mid-step, still writing a
+    checkpoint); a SIGKILL loses at most ``checkpoint_every``
     steps. ``resume`` continues from the run directory's latest checkpoint.
     """
     run_dir = Path(config.out)
@@ -504,22 +505,32 @@ def _log(trainer: Trainer, terms: dict[str, float], board: _TensorBoard, bar) ->
 
 
 class _StopFlag:
-    """SIGTERM is treated like Ctrl-C: finish the step, checkpoint, exit."""
+    """Ctrl-C (SIGINT) and SIGTERM set a flag: the loop finishes the current
+    step, checkpoints and exits. A KeyboardInterrupt raised at an arbitrary
+    point instead can land inside TensorBoard's writer while it holds a lock,
+    and the final flush then waits forever. A second Ctrl-C does raise
+    KeyboardInterrupt at once, for a user who will not wait for the step."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
     def __init__(self):
         self.requested = False
-        self._previous = None
+        self._previous: dict[int, object] = {}
         try:
-            self._previous = signal.signal(signal.SIGTERM, self._handle)
-        except ValueError:  # not the main thread
+            for signum in self.SIGNALS:
+                self._previous[signum] = signal.signal(signum, self._handle)
+        except ValueError:  # not the main thread: keep the default behaviour
             pass
 
     def _handle(self, signum, frame):
+        if self.requested and signum == signal.SIGINT:
+            raise KeyboardInterrupt
         self.requested = True
 
     def restore(self) -> None:
-        if self._previous is not None:
-            signal.signal(signal.SIGTERM, self._previous)
+        for signum, previous in self._previous.items():
+            signal.signal(signum, previous)
+        self._previous = {}
 
 
 def load_train_config(path: str | None, overrides: list[str], **cli_values) -> TrainConfig:
