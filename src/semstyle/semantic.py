@@ -50,6 +50,7 @@ from PIL import Image
 from .errors import ConfigError
 from .io import expand_mode, read_raw_image, tensor_to_image
 from .models import Generator, channel_mean_std
+from .optimize import lbfgs
 
 from .stylize import (Stylizer, WeightedStyle, check_size, check_strength, pad_to_multiple, parse_style_arg,
                       preserve_color)
@@ -870,8 +871,6 @@ def refine_regions(encoder, layers: Sequence[str], draft: torch.Tensor, content_
     user asked for -- this region in the style of that one -- exactly, and,
     starting from the draft, needs tens of steps rather than Gatys' hundreds.
     """
-    from .optimize import lbfgs
-
     labels = [int(k) for k in np.unique(content_labels)]
     weights = one_hot(content_labels, labels, draft.device)
     with torch.no_grad():
