@@ -1,7 +1,9 @@
-"""Semantic style transfer: region masks, per-region styles and label-matched transfer.
+"""Semantic style transfer: region masks, per-region styles, label-matched transfer,
+automatic regions and region refinement (``semstyle paint`` for doodles is in
+:mod:`semstyle.paint`).
 
-Two mechanisms, used by ``Stylizer.stylize(..., mask=, protect=, regions=, labels=)``
-and ``semstyle stylize --mask/--protect/--region/--content-labels/--style-labels``:
+Used by ``Stylizer.stylize(..., mask=, protect=, regions=, labels=, auto_regions=, refine=)``
+and ``semstyle stylize --mask/--protect/--region/--content-labels/--style-labels/--auto-regions/--refine``:
 
 * **Region masks** (pixel space). Each stylized area (the base style's area:
   the whole image, or ``mask``; then each ``regions`` entry, painted in order,
@@ -22,6 +24,12 @@ and ``semstyle stylize --mask/--protect/--region/--content-labels/--style-labels
   bright road are each normalised against themselves. A content label with no
   region in the style takes the style's global vector, with a
   :class:`SemanticWarning`.
+* **Automatic regions** (:func:`auto_label_maps`): without label maps, both
+  images are clustered on deep features and the clusters paired across them;
+  the pairs then act as labels.
+* **Refinement** (:func:`refine_regions`): optional L-BFGS steps on the
+  label-matched result that pull each region's VGG statistics onto its style
+  region's. :func:`label_match` measures how well that holds.
 
 Mask files: any image Pillow reads. If it has an alpha channel that is not
 fully opaque, the alpha is the mask; otherwise the grey level (ITU-R 601 luma
