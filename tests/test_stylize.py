@@ -110,7 +110,7 @@ def test_run_directory_means_latest_checkpoint(tmp_path, photo, painting):
         atomic_save_safetensors(prefixed("generator", g.state_dict()), checkpoint_path(tmp_path, step),
                                 {"format": "semstyle-checkpoint", "step": str(step),
                                  "model_config": json.dumps(to_dict(TINY_MODEL))})
-    loaded = Stylizer(tmp_path, device="cpu")
+    loaded = Stylizer(tmp_path, device="cpu", precision="fp32")
     assert torch.equal(loaded.generator.decoder.to_rgb[1].weight, g.decoder.to_rgb[1].weight)
 
 
