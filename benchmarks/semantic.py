@@ -66,8 +66,8 @@ class Pair:
         self.style = common.fit_longer_side(Image.open(self.style_path).convert("RGB"), size)
         content_rgb, style_rgb = sem.label_colours(self.content_map), sem.label_colours(self.style_map)
         self.palette = sem.find_palette(content_rgb, style_rgb)
-        self.content_labels = sem.resize_labels(sem.snap_to_palette(content_rgb, self.palette), self.content.size)
-        self.style_labels = sem.resize_labels(sem.snap_to_palette(style_rgb, self.palette), self.style.size)
+        self.content_labels = sem.label_indices(content_rgb, self.palette, self.content.size)
+        self.style_labels = sem.label_indices(style_rgb, self.palette, self.style.size)
 
     def label_image(self, labels) -> Image.Image:
         return Image.fromarray(self.palette[labels])

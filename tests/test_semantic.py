@@ -715,10 +715,9 @@ def _acceptance_matches(stylizer, semantic_dir, pair, refine):
     photo.thumbnail((128, 128))
     out = stylizer.stylize(photo, style_path, labels=(content_map, style_map), style_size=128, refine=refine)
     palette = sem.find_palette(labels_of(content_map), labels_of(style_map))
-    content_labels = sem.resize_labels(sem.snap_to_palette(labels_of(content_map), palette), out.size)
+    content_labels = sem.label_indices(labels_of(content_map), palette, out.size)
     style_t = stylizer._as_tensor(style_path, 128)
-    style_labels = sem.resize_labels(sem.snap_to_palette(labels_of(style_map), palette),
-                                     (style_t.shape[-1], style_t.shape[-2]))
+    style_labels = sem.label_indices(labels_of(style_map), palette, (style_t.shape[-1], style_t.shape[-2]))
     matches = sem.label_match(stylizer.encoder, layers, image_to_tensor(out), content_labels, style_t, style_labels,
                               palette)
     assert matches

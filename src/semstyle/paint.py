@@ -34,7 +34,6 @@ Choices, and why:
 from __future__ import annotations
 
 import time
-import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -46,11 +45,11 @@ from PIL import Image
 
 from .encoders import VGGEncoder
 from .errors import ConfigError
-from .io import image_to_tensor, load_image, tensor_to_image
+from .io import tensor_to_image
 from .optimize import lbfgs
-from .semantic import (MIN_STYLE_FRACTION, MaskLike, SemanticWarning, colour_name, find_palette, label_colours,
-                       one_hot, parse_palette, resize_labels, resize_weights, snap_to_palette, used_palette)
-from .stylize import MIN_SIDE, fit_size
+from .semantic import (MaskLike, choose_palette, label_colours, label_indices, one_hot, present_labels,
+                       resize_labels, resize_weights, snap_to_palette, warn_missing_labels)
+from .stylize import MIN_SIDE, fit_size, image_tensor
 
 PAINT_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 """Where texture is matched: fine strokes (relu1_1) up to larger motifs (relu5_1)."""
@@ -146,15 +145,6 @@ def _read_doodle(doodle: MaskLike, size: int | None) -> np.ndarray:
     return rgb
 
 
-def _read_style(style: Any, style_size: int) -> torch.Tensor:
-    img = style if isinstance(style, Image.Image) else load_image(style, min_size=MIN_SIDE)
-    img = img.convert("RGB")
-    size = fit_size(img.width, img.height, style_size)
-    if size != img.size:
-        img = img.resize(size, Image.LANCZOS)
-    return image_to_tensor(img)
-
-
 def paint(doodle: MaskLike, style: Any, style_labels: MaskLike, *, palette: Any = "auto",
           size: int | None = DEFAULT_SIZE, style_size: int = DEFAULT_STYLE_SIZE, steps: int = DEFAULT_STEPS,
           levels: int = DEFAULT_LEVELS, seed: int = 0, encoder: VGGEncoder | None = None,
@@ -207,13 +197,13 @@ def _read_inputs(doodle: MaskLike, style: Any, style_labels: MaskLike, palette: 
     label indices at its size, the palette, which labels the style has)."""
     doodle_rgb = _read_doodle(doodle, size)
     style_rgb = label_colours(style_labels, "style label map")
-    style_t = _read_style(style, style_size)
-    chosen = parse_palette(palette)
-    colours = (find_palette(doodle_rgb, style_rgb) if isinstance(chosen, str)
-               else used_palette(chosen, doodle_rgb, style_rgb))
+    style_t = image_tensor(style, style_size)
+    colours = choose_palette(palette, doodle_rgb, style_rgb)
     doodle_labels = snap_to_palette(doodle_rgb, colours)
-    style_labels_t = resize_labels(snap_to_palette(style_rgb, colours), (style_t.shape[-1], style_t.shape[-2]))
-    return doodle_labels, style_t, style_labels_t, colours, _present_labels(style_labels_t, doodle_labels, colours)
+    style_labels_t = label_indices(style_rgb, colours, (style_t.shape[-1], style_t.shape[-2]))
+    present = present_labels(style_labels_t, len(colours))
+    warn_missing_labels(doodle_labels, present, colours, "the doodle", "the whole painting's look", stacklevel=4)
+    return doodle_labels, style_t, style_labels_t, colours, present
 
 
 def _scales(shape: tuple[int, int], levels: int) -> list[tuple[int, int]]:
@@ -226,14 +216,3 @@ def _scales(shape: tuple[int, int], levels: int) -> list[tuple[int, int]]:
         if min(h, w) >= MIN_SIDE or level == 0:
             sizes.append((h, w))
     return sizes
-
-
-def _present_labels(style_labels: np.ndarray, doodle_labels: np.ndarray, colours: np.ndarray) -> np.ndarray:
-    counts = np.bincount(style_labels.ravel(), minlength=len(colours))[: len(colours)]
-    present = counts >= max(1.0, MIN_STYLE_FRACTION * style_labels.size)
-    for k in np.unique(doodle_labels):
-        if not present[k]:
-            share = float((doodle_labels == k).mean())
-            warnings.warn(f"label {colour_name(colours[k])} ({share:.1%} of the doodle) has no region in the "
-                          f"style label map; it takes the whole painting's look", SemanticWarning, stacklevel=4)
-    return present

@@ -352,6 +352,20 @@ def resize_labels(labels: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return np.asarray(img.resize(tuple(size), Image.NEAREST)).astype(np.int64)
 
 
+def choose_palette(palette: Any, *maps: np.ndarray) -> np.ndarray:
+    """The label colours for ``maps`` from a ``palette`` argument: ``"auto"``
+    finds the dominant colours, ``"dpst"`` or an explicit list keeps the
+    entries the maps use (see :func:`parse_palette`)."""
+    chosen = parse_palette(palette)
+    return find_palette(*maps) if isinstance(chosen, str) else used_palette(chosen, *maps)
+
+
+def label_indices(rgb: np.ndarray, palette: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """A colour-coded label map as an (H, W) palette index map at ``size``
+    (width, height): snapped to the palette, then resized with NEAREST."""
+    return resize_labels(snap_to_palette(rgb, palette), size)
+
+
 def colour_name(colour: Sequence[int]) -> str:
     return "#" + "".join(f"{int(c):02x}" for c in colour)
 
@@ -458,13 +472,30 @@ class LabelStyles:
     global_vector: torch.Tensor  # (1, D)
 
 
+def present_labels(style_labels: np.ndarray, count: int, min_fraction: float = MIN_STYLE_FRACTION) -> np.ndarray:
+    """(count,) bool: which labels have a region in the style label index map
+    (at least ``min_fraction`` of it; fewer pixels are stray edge pixels)."""
+    counts = np.bincount(style_labels.ravel(), minlength=count)[:count]
+    return counts >= max(1.0, min_fraction * style_labels.size)
+
+
+def warn_missing_labels(labels: np.ndarray, present: np.ndarray, palette: np.ndarray, what: str,
+                        fallback: str, stacklevel: int = 3) -> None:
+    """A :class:`SemanticWarning` for every label of ``labels`` (an index map of
+    ``what``, e.g. "the content") that the style lacks, saying what it takes instead."""
+    for k in np.unique(labels):
+        if not present[k]:
+            share = float((labels == k).mean())
+            warnings.warn(f"label {colour_name(palette[k])} ({share:.1%} of {what}) has no region in the style "
+                          f"label map; it takes {fallback}", SemanticWarning, stacklevel=stacklevel + 1)
+
+
 def label_style_vectors(generator: Generator, style_feats: dict[str, torch.Tensor], style_labels: np.ndarray,
                         palette: np.ndarray, min_fraction: float = MIN_STYLE_FRACTION) -> LabelStyles:
     """One style vector per palette label from the style image's features and
     its label index map (at the style image's resolution)."""
     global_vector = generator.style_vector(style_feats)
-    counts = np.bincount(style_labels.ravel(), minlength=len(palette))[: len(palette)]
-    present = counts >= max(1.0, min_fraction * style_labels.size)
+    present = present_labels(style_labels, len(palette), min_fraction)
     device = global_vector.device
     vectors = []
     for k in range(len(palette)):
@@ -483,12 +514,7 @@ def label_matched_tensor(stylizer: Stylizer, content: torch.Tensor, content_labe
     h, w = content.shape[-2:]
     config = stylizer.config
     labels = [int(k) for k in np.unique(content_labels)]
-    total = content_labels.size
-    for k in labels:
-        if not styles.present[k]:
-            share = float((content_labels == k).sum()) / total
-            warnings.warn(f"label {colour_name(styles.palette[k])} ({share:.1%} of the content) has no region "
-                          f"in the style label map; it takes the style's global look", SemanticWarning, stacklevel=3)
+    warn_missing_labels(content_labels, styles.present, styles.palette, "the content", "the style's global look")
     weights = pad_to_multiple(one_hot(content_labels, labels, content.device))
     taps = stylizer._taps if strength < 1.0 else (config.content_layer,)
     with stylizer._autocast():
@@ -528,10 +554,20 @@ class AutoLabels:
     that ``labels=`` takes: content pixels of a colour take the style of the
     style pixels of that colour."""
 
-    content: np.ndarray     # (H, W, 3) uint8, at the content's (resized) size
-    style: np.ndarray       # (H', W', 3) uint8, at the style's (resized) size
-    palette: np.ndarray     # (K, 3) uint8, one colour per matched pair of clusters
-    similarity: np.ndarray  # (K,) cosine similarity of each matched pair's cluster centres
+    content_labels: np.ndarray  # (H, W) label indices, at the content's (resized) size
+    style_labels: np.ndarray    # (H', W') label indices, at the style's (resized) size
+    palette: np.ndarray         # (K, 3) uint8, one colour per matched pair of clusters
+    similarity: np.ndarray      # (K,) cosine similarity of each matched pair's cluster centres
+
+    @property
+    def content(self) -> np.ndarray:
+        """The content's label map, (H, W, 3) uint8 colours."""
+        return self.palette[self.content_labels]
+
+    @property
+    def style(self) -> np.ndarray:
+        """The style's label map, (H', W', 3) uint8 colours."""
+        return self.palette[self.style_labels]
 
 
 def region_features(encoder, image: torch.Tensor, smoothing: int = AUTO_REGION_SMOOTHING) -> torch.Tensor:
@@ -648,7 +684,7 @@ def auto_labels_of_tensors(encoder, content: torch.Tensor, style: torch.Tensor, 
     palette = DPST_PALETTE[:len(style_centres)]
     content_clusters = _cluster_map(content_desc, content_centres, (content.shape[-1], content.shape[-2]))
     style_clusters = _cluster_map(style_desc, style_centres, (style.shape[-1], style.shape[-2]))
-    return AutoLabels(palette[pairing[content_clusters]], palette[style_clusters], palette, similarity)
+    return AutoLabels(pairing[content_clusters], style_clusters, palette, similarity)
 
 
 def auto_label_maps(stylizer: Stylizer, content: Any, style: Any, k: int, *, size: int | None = None,
@@ -787,16 +823,14 @@ def stylize_semantic(stylizer: Stylizer, content: Any, style: Any, *, strength: 
 def _label_matched(stylizer: Stylizer, content_t: torch.Tensor, style: Any, label_maps: tuple,
                    strength: float, style_size: int, palette: Any, region_norm: bool, refine: int) -> torch.Tensor:
     content_rgb, style_rgb, content_name, style_name = label_maps
-    chosen = parse_palette(palette)
-    colours = (find_palette(content_rgb, style_rgb) if isinstance(chosen, str)
-               else used_palette(chosen, content_rgb, style_rgb))
+    colours = choose_palette(palette, content_rgb, style_rgb)
     content_size = (content_t.shape[-1], content_t.shape[-2])
     _check_aspect((content_rgb.shape[1], content_rgb.shape[0]), content_size, content_name, "content label map")
-    content_labels = resize_labels(snap_to_palette(content_rgb, colours), content_size)
+    content_labels = label_indices(content_rgb, colours, content_size)
     style_t = stylizer._as_tensor(_single_style_image(style), style_size)
     style_size_px = (style_t.shape[-1], style_t.shape[-2])
     _check_aspect((style_rgb.shape[1], style_rgb.shape[0]), style_size_px, style_name, "style label map")
-    style_labels = resize_labels(snap_to_palette(style_rgb, colours), style_size_px)
+    style_labels = label_indices(style_rgb, colours, style_size_px)
     return _transfer_by_labels(stylizer, content_t, content_labels, style_t, style_labels, colours, strength,
                                region_norm, refine)
 
@@ -805,9 +839,8 @@ def _auto_matched(stylizer: Stylizer, content_t: torch.Tensor, style: Any, k: in
                   style_size: int, region_norm: bool, refine: int) -> torch.Tensor:
     style_t = stylizer._as_tensor(_single_style_image(style), style_size)
     found = auto_labels_of_tensors(stylizer.encoder, content_t, style_t, k)
-    return _transfer_by_labels(stylizer, content_t, snap_to_palette(found.content, found.palette), style_t,
-                               snap_to_palette(found.style, found.palette), found.palette, strength, region_norm,
-                               refine)
+    return _transfer_by_labels(stylizer, content_t, found.content_labels, style_t, found.style_labels, found.palette,
+                               strength, region_norm, refine)
 
 
 def _transfer_by_labels(stylizer: Stylizer, content_t: torch.Tensor, content_labels: np.ndarray,
@@ -855,9 +888,7 @@ class RegionStatsLoss:
         for t in self.layers:
             w = resize_weights(self.weights, feats[t].shape[-2:])
             for k, target in enumerate(self.targets):
-                mean, std = masked_mean_std(feats[t], w[:, k:k + 1])
-                terms.append((F.mse_loss(mean[0], target[t][0][0]) + F.mse_loss(std[0], target[t][1][0]))
-                             / self.scale[t])
+                terms.append(stats_distance(*masked_mean_std(feats[t], w[:, k:k + 1]), *target[t], self.scale[t]))
         stats = torch.stack(terms).sum() / len(self.targets)
         anchor = (feats[self.anchor_layer] - self.anchor).pow(2).sum() / self.anchor_norm
         return stats + self.anchor_weight * anchor
@@ -883,7 +914,7 @@ def refine_regions(encoder, layers: Sequence[str], draft: torch.Tensor, content_
     weights = one_hot(content_labels, labels, draft.device)
     with torch.no_grad():
         whole = region_stats(encoder, layers, style, torch.ones(1, 1, *style_labels.shape, device=style.device))
-        scale = {t: float(std.pow(2).mean()) for t, (_, std) in whole.items()}
+        scale = layer_scales(whole)
         targets = [region_stats(encoder, layers, style, one_hot(style_labels, [k], style.device)) if present[k]
                    else whole for k in labels]
         if strength < 1.0 and content is not None:
@@ -916,6 +947,20 @@ class LabelMatch:
         return self.nearest == self.colour
 
 
+def stats_distance(mean: torch.Tensor, std: torch.Tensor, ref_mean: torch.Tensor, ref_std: torch.Tensor,
+                   scale: float) -> torch.Tensor:
+    """One layer's distance between region statistics, as in
+    :func:`semstyle.losses.mean_std_style_loss` (MSE of means + MSE of stds),
+    divided by the layer's ``scale`` (:func:`layer_scales`)."""
+    return (F.mse_loss(mean, ref_mean) + F.mse_loss(std, ref_std)) / scale
+
+
+def layer_scales(whole: dict[str, tuple[torch.Tensor, torch.Tensor]]) -> dict[str, float]:
+    """Per layer, the whole style image's mean squared std (``whole`` is its
+    :func:`region_stats` under an all-ones mask): one yardstick for every label."""
+    return {t: float(std.pow(2).mean()) for t, (_, std) in whole.items()}
+
+
 def region_stats(encoder, layers: Sequence[str], image: torch.Tensor,
                  weight: torch.Tensor) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
     """Per layer, the VGG mean/std of ``image`` (1, 3, H, W) under a mask (1, 1, H, W)."""
@@ -937,8 +982,7 @@ def label_match(encoder, layers: Sequence[str], output: torch.Tensor, content_la
     yardstick; summed over ``layers``. Label maps are index maps at the sizes
     of ``output`` and ``style``.
     """
-    whole = region_stats(encoder, layers, style, torch.ones(1, 1, *style_labels.shape))
-    scale = {t: float(std.pow(2).mean()) for t, (_, std) in whole.items()}
+    scale = layer_scales(region_stats(encoder, layers, style, torch.ones(1, 1, *style_labels.shape)))
     style_regions = {k: region_stats(encoder, layers, style, one_hot(style_labels, [k]))
                      for k in range(len(palette)) if (style_labels == k).mean() > MIN_STYLE_FRACTION}
     results = []
@@ -947,8 +991,8 @@ def label_match(encoder, layers: Sequence[str], output: torch.Tensor, content_la
         if share <= min_share or k not in style_regions:
             continue
         ours = region_stats(encoder, layers, output, one_hot(content_labels, [k]))
-        dist = {j: sum(float(((ours[t][0] - ref[t][0]) ** 2).mean() + ((ours[t][1] - ref[t][1]) ** 2).mean())
-                       / scale[t] for t in layers) for j, ref in style_regions.items()}
+        dist = {j: sum(float(stats_distance(*ours[t], *ref[t], scale[t])) for t in layers)
+                for j, ref in style_regions.items()}
         nearest = min(dist, key=dist.get)
         colour = tuple(int(c) for c in palette[k])
         results.append(LabelMatch(colour, share, dist[k], tuple(int(c) for c in palette[nearest]), dist[nearest]))

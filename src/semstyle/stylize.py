@@ -104,6 +104,20 @@ def check_size(size: int | None) -> int | None:
     return size
 
 
+def image_tensor(image: ImageLike, max_side: int | None) -> torch.Tensor:
+    """A file or PIL image as a (1, 3, H, W) tensor in 0..1, its longer side
+    capped at ``max_side`` (``None``: :data:`DEFAULT_MAX_SIDE`), Lanczos-resized."""
+    img = image if isinstance(image, Image.Image) else load_image(image, min_size=MIN_SIDE)
+    if img.mode != "RGB":
+        img = img.convert("RGB")
+    if min(img.size) < MIN_SIDE:
+        raise ConfigError(f"image is {img.width}x{img.height}; the shorter side must be at least {MIN_SIDE} px")
+    width, height = fit_size(img.width, img.height, max_side)
+    if (width, height) != img.size:
+        img = img.resize((width, height), Image.LANCZOS)
+    return image_to_tensor(img)
+
+
 def pad_to_multiple(t: torch.Tensor, multiple: int = 8) -> torch.Tensor:
     """Reflect-pad the bottom and right edges of (N, C, H, W) to a multiple of
     ``multiple`` (8 for VGG's three poolings up to relu4_1); crop back after."""
@@ -153,15 +167,7 @@ class Stylizer:
     # -- style vectors ------------------------------------------------------
 
     def _as_tensor(self, image: ImageLike, max_side: int | None) -> torch.Tensor:
-        img = image if isinstance(image, Image.Image) else load_image(image, min_size=MIN_SIDE)
-        if img.mode != "RGB":
-            img = img.convert("RGB")
-        if min(img.size) < MIN_SIDE:
-            raise ConfigError(f"image is {img.width}x{img.height}; the shorter side must be at least {MIN_SIDE} px")
-        width, height = fit_size(img.width, img.height, max_side)
-        if (width, height) != img.size:
-            img = img.resize((width, height), Image.LANCZOS)
-        return image_to_tensor(img).to(self.device)
+        return image_tensor(image, max_side).to(self.device)
 
     @torch.no_grad()
     def style_vector(self, style: ImageLike | Sequence, style_size: int = DEFAULT_STYLE_SIZE) -> torch.Tensor:
