@@ -32,6 +32,9 @@ Run from the repository root::
     .venv/bin/pip install -e ".[bench]"
     .venv/bin/python benchmarks/quality.py --pairs 12 --threads 2
     .venv/bin/python benchmarks/quality.py --size 96 --pairs 1 --gatys-steps 5 --model /tmp/m   # smoke
+
+Gatys results are cached in ``--out``/gatys_cache/ (see :class:`GatysCache`), so a stopped run
+resumes where it was and a new semstyle model is compared without redoing the reference.
 """
 
 from __future__ import annotations
@@ -122,25 +125,86 @@ def peer_method(args: argparse.Namespace) -> Method:
 
 
 def gatys_method(args: argparse.Namespace, encoder: Any, device: Any) -> Method:
+    """The Gatys reference, cached on disk under ``--out``/gatys_cache/.
+
+    One 512 px pair takes 10-25 minutes on a 2-core CPU, so every finished result is kept
+    (image plus its stats, both written atomically), keyed by a hash of the exact input pixels
+    and the optimisation settings: a run that is stopped or re-run with another semstyle model
+    redoes only what is missing. ``--no-gatys-cache`` recomputes everything."""
     from semstyle.io import image_to_tensor, tensor_to_image
 
     from benchmarks import gatys
 
+    settings = {"steps": args.gatys_steps, "style_weight": args.gatys_style_weight,
+                "content_weight": args.gatys_content_weight}
+    cache = None if args.no_gatys_cache else GatysCache(args.out / "gatys_cache", settings)
     stats: list[dict[str, Any]] = []
 
-    def run(content: Image.Image, style: Image.Image) -> Image.Image:
+    def optimise(content: Image.Image, style: Image.Image) -> tuple[Image.Image, dict[str, Any]]:
+        start = time.perf_counter()
         result = gatys.stylize(image_to_tensor(content).to(device), image_to_tensor(style).to(device), encoder,
                                steps=args.gatys_steps, style_weight=args.gatys_style_weight,
                                content_weight=args.gatys_content_weight)
-        stats.append({"iterations": result.iterations, "evaluations": result.evaluations,
-                      "style_loss_first": result.style_loss[0], "style_loss_last": result.style_loss[-1],
-                      "content_loss_last": result.content_loss[-1]})
-        return tensor_to_image(result.image)
+        return tensor_to_image(result.image), {
+            "iterations": result.iterations, "evaluations": result.evaluations,
+            "style_loss_first": result.style_loss[0], "style_loss_last": result.style_loss[-1],
+            "content_loss_last": result.content_loss[-1], "seconds": time.perf_counter() - start}
+
+    def run(content: Image.Image, style: Image.Image) -> Image.Image:
+        hit = cache.load(content, style) if cache else None
+        if hit is not None:
+            image, info = hit
+            stats.append({**info, "cached": True})
+            return image
+        image, info = optimise(content, style)
+        if cache:
+            cache.store(content, style, image, info)
+        stats.append(info)
+        return image
 
     return Method("gatys", f"Gatys ({args.gatys_steps} L-BFGS)", run,
                   note=f"{args.gatys_steps} L-BFGS steps (strong Wolfe), style weight {args.gatys_style_weight}, "
                        f"content weight {args.gatys_content_weight}; optimises the style/content metrics directly",
                   extra={"runs": stats})
+
+
+class GatysCache:
+    """Finished Gatys outputs on disk: ``<key>.png`` and ``<key>.json`` per (content, style, settings).
+
+    The key hashes the input pixels rather than file names, so a changed photo, size or
+    resampling can never be served a stale result."""
+
+    def __init__(self, folder: Path, settings: dict[str, Any]):
+        self.folder = folder
+        self.settings = settings
+
+    def key(self, content: Image.Image, style: Image.Image) -> str:
+        import hashlib
+        import json
+
+        digest = hashlib.sha256(json.dumps(self.settings, sort_keys=True).encode())
+        for img in (content, style):
+            digest.update(f"{img.mode}{img.size}".encode())
+            digest.update(img.tobytes())
+        return digest.hexdigest()[:20]
+
+    def load(self, content: Image.Image, style: Image.Image) -> tuple[Image.Image, dict[str, Any]] | None:
+        import json
+
+        stem = self.folder / self.key(content, style)
+        if not (stem.with_suffix(".png").is_file() and stem.with_suffix(".json").is_file()):
+            return None
+        with Image.open(stem.with_suffix(".png")) as img:
+            image = img.convert("RGB")
+        return image, json.loads(stem.with_suffix(".json").read_text())
+
+    def store(self, content: Image.Image, style: Image.Image, image: Image.Image, info: dict[str, Any]) -> None:
+        from semstyle.io import save_image
+
+        self.folder.mkdir(parents=True, exist_ok=True)
+        stem = self.folder / self.key(content, style)
+        save_image(image, stem.with_suffix(".png"))  # before the .json: the pair marks a complete entry
+        common.write_json({**info, "settings": self.settings}, stem.with_suffix(".json"))
 
 
 # --------------------------------------------------------------------------
@@ -208,6 +272,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--gatys-style-weight", type=float, default=None, help="style weight of the Gatys loss (default 10)")
     p.add_argument("--gatys-content-weight", type=float, default=None, help="content weight (default 1)")
     p.add_argument("--no-gatys", action="store_true", help="skip the Gatys reference (it is the slow one)")
+    p.add_argument("--no-gatys-cache", action="store_true",
+                   help="recompute Gatys even where --out/gatys_cache/ has the result")
     p.add_argument("--out", type=Path, default=common.DEFAULT_OUT, help="output folder (default benchmarks/results/)")
     p.add_argument("--threads", type=int, default=os.cpu_count() or 1,
                    help="CPU threads for torch and onnxruntime alike (default: all cores)")
@@ -286,9 +352,11 @@ def main(argv: list[str] | None = None) -> int:
             output.save(image_dir / f"{index:02d}_{photo_name}__{style_stem}__{m.name}.png")
             record["results"][m.name] = {**scorer.score(output, ref), "seconds": seconds}
             if m.name == "gatys" and m.extra["runs"]:
-                record["results"][m.name].update(m.extra["runs"][-1])
+                record["results"][m.name].update(m.extra["runs"][-1])  # its own seconds, also when cached
             row.append((m.name, output))
-            print(f"[{index + 1}/{len(pairs)}] {photo_name} x {style_stem}: {m.name} {seconds:.1f} s", flush=True)
+            cached = " (cached)" if record["results"][m.name].get("cached") else ""
+            print(f"[{index + 1}/{len(pairs)}] {photo_name} x {style_stem}: {m.name} "
+                  f"{record['results'][m.name]['seconds']:.1f} s{cached}", flush=True)
         records.append(record)
         sheet_rows.append(row)
 

@@ -12,7 +12,7 @@ from PIL import Image
 
 from benchmarks import gatys, metrics
 from benchmarks.common import contact_sheet
-from benchmarks.quality import pair_list
+from benchmarks.quality import gatys_method, pair_list, parse_args
 from benchmarks.speed import Launcher
 
 
@@ -203,6 +203,37 @@ def test_gatys_smoke_style_loss_drops(vgg):
 def test_gatys_rejects_zero_steps(vgg):
     with pytest.raises(ValueError):
         gatys.stylize(torch.rand(1, 3, 32, 32), torch.rand(1, 3, 32, 32), vgg, steps=0)
+
+
+def test_gatys_results_are_cached_by_pixels_and_settings(vgg, tmp_path):
+    """A stopped or repeated quality run must not redo an hour of optimisation, and must never
+    be served a result for other pixels or other settings."""
+    photo = Image.new("RGB", (40, 32), (200, 120, 40))
+    photo.paste((20, 60, 200), (8, 8, 24, 24))
+    style = Image.effect_mandelbrot((40, 32), (-2, -1.2, 1, 1.2), 30).convert("RGB")
+    args = parse_args(["--out", str(tmp_path), "--gatys-steps", "2"])
+
+    first = gatys_method(args, vgg, "cpu")
+    computed = first.run(photo, style)
+    assert "cached" not in first.extra["runs"][-1] and first.extra["runs"][-1]["seconds"] > 0
+    assert len(list((tmp_path / "gatys_cache").glob("*.png"))) == 1
+
+    again = gatys_method(args, vgg, "cpu")
+    reused = again.run(photo, style)
+    assert again.extra["runs"][-1]["cached"] is True
+    assert again.extra["runs"][-1]["seconds"] == first.extra["runs"][-1]["seconds"]  # the original cost
+    assert reused.tobytes() == computed.tobytes()
+
+    again.run(photo.transpose(Image.Transpose.FLIP_LEFT_RIGHT), style)       # other pixels: a miss
+    assert "cached" not in again.extra["runs"][-1]
+    other_steps = gatys_method(parse_args(["--out", str(tmp_path), "--gatys-steps", "1"]), vgg, "cpu")
+    other_steps.run(photo, style)                                           # other settings: a miss
+    assert "cached" not in other_steps.extra["runs"][-1]
+    no_cache = gatys_method(parse_args(["--out", str(tmp_path), "--gatys-steps", "2", "--no-gatys-cache"]),
+                            vgg, "cpu")
+    no_cache.run(photo, style)
+    assert "cached" not in no_cache.extra["runs"][-1]
+    assert len(list((tmp_path / "gatys_cache").glob("*.png"))) == 3
 
 
 # --------------------------------------------------------------------------
