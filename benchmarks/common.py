@@ -22,7 +22,8 @@ from typing import Any
 from PIL import Image, ImageDraw
 
 REPO = Path(__file__).resolve().parents[1]
-STYLES_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "styles"
+DATA_DIR = REPO.parent / "shared" / "data"
+STYLES_DIR = DATA_DIR / "styles"
 DEFAULT_OUT = REPO / "benchmarks" / "results"
 
 CONTENT_PHOTOS: tuple[str, ...] = ("astronaut", "coffee", "chelsea", "rocket", "motorcycle", "camera")
@@ -41,6 +42,18 @@ STYLE_FILES: tuple[str, ...] = (
 """Six diverse paintings of ../shared/data/styles/. Note: the shipped default model was
 trained with all 26 paintings of that folder as style images, so these are *seen* styles."""
 
+UNSEEN_STYLE_FILES: tuple[str, ...] = (
+    "../semantic/gogh_portrait_style.jpg",          # Van Gogh portrait: thick directional strokes
+    "../semantic/monet_coastline_doodle_style.jpg",  # Monet coastline: broken impressionist colour
+    "../semantic/renoir_landscape_doodle_style.jpg",  # Renoir landscape: soft feathery touches
+)
+"""The paintings of ../shared/data/semantic/, which no semstyle model was trained on: how the
+model does on a painting it has never seen is what a user giving "any painting" gets. (The
+other style images of that folder are photographs, not paintings.) Names are relative to
+:data:`STYLES_DIR`, like :data:`STYLE_FILES`."""
+
+STYLE_SETS: dict[str, tuple[str, ...]] = {"seen": STYLE_FILES, "unseen": UNSEEN_STYLE_FILES}
+
 
 def content_photo(name: str) -> Image.Image:
     """One of :data:`CONTENT_PHOTOS` as an RGB PIL image (needs scikit-image)."""
@@ -58,9 +71,10 @@ def content_photo(name: str) -> Image.Image:
 
 
 def style_image(name: str) -> Image.Image:
+    """A painting by its name relative to :data:`STYLES_DIR` (``../semantic/...`` for the unseen ones)."""
     path = STYLES_DIR / name
     if not path.is_file():
-        sys.exit(f"style image not found: {path} (the benchmarks need ../shared/data/styles/ "
+        sys.exit(f"style image not found: {path.resolve()} (the benchmarks need ../shared/data/ "
                  f"next to the repository)")
     from semstyle.io import load_image
 

@@ -12,7 +12,8 @@ from PIL import Image
 
 from benchmarks import gatys, metrics
 from benchmarks.common import contact_sheet
-from benchmarks.quality import gatys_method, pair_list, parse_args
+from benchmarks import common
+from benchmarks.quality import gatys_method, paired_comparison, pair_list, parse_args, sign_test
 from benchmarks.speed import Launcher
 
 
@@ -239,6 +240,39 @@ def test_gatys_results_are_cached_by_pixels_and_settings(vgg, tmp_path):
 # --------------------------------------------------------------------------
 # Script helpers
 # --------------------------------------------------------------------------
+
+def test_unseen_pairs_use_paintings_outside_the_training_folder():
+    pairs = pair_list(18, common.UNSEEN_STYLE_FILES)
+    assert {s for _, s in pairs[:3]} == set(common.UNSEEN_STYLE_FILES)
+    assert len(set(pairs)) == 18
+    for name in common.UNSEEN_STYLE_FILES:
+        path = (common.STYLES_DIR / name).resolve()
+        assert path.is_file() and path.parent != common.STYLES_DIR.resolve()
+        assert common.style_image(name).mode == "RGB"
+    with pytest.raises(SystemExit):
+        pair_list(19, common.UNSEEN_STYLE_FILES)
+
+
+def test_sign_test_by_hand():
+    assert sign_test(6, 12) == 1.0
+    assert sign_test(10, 12) == pytest.approx(2 * (66 + 12 + 1) / 4096)
+    assert sign_test(2, 12) == sign_test(10, 12)
+    assert sign_test(0, 0) == 1.0
+
+
+def test_paired_comparison_counts_wins_per_metric_direction():
+    def record(a, b):
+        return {"results": {"semstyle": a, "ablation": b}}
+
+    records = [record({"style_distance": 0.4, "edge_f1": 0.7}, {"style_distance": 0.5, "edge_f1": 0.8}),
+               record({"style_distance": 0.3, "edge_f1": 0.9}, {"style_distance": 0.6, "edge_f1": 0.6}),
+               record({"style_distance": 0.5, "edge_f1": 0.5}, {"style_distance": 0.5, "edge_f1": 0.4}),  # tie
+               record({"error": "x"}, {"style_distance": 0.1})]                                          # failed
+    result = paired_comparison(records, "semstyle", "ablation")
+    assert result["style_distance"] == {"better": 2, "pairs": 2, "p": 0.5}
+    assert result["edge_f1"]["better"] == 2 and result["edge_f1"]["pairs"] == 3   # higher F1 is better
+    assert result["color_distance"]["pairs"] == 0
+
 
 def test_pair_list_prefixes_are_diverse():
     first = pair_list(6)
