@@ -9,7 +9,7 @@ from PIL import Image
 
 from semstyle.errors import ConfigError, WeightsError
 from semstyle.io import image_to_tensor
-from semstyle.stylize import Stylizer, fit_size, parse_style_arg, preserve_color
+from semstyle.stylize import Stylizer, fit_size, pad_for_network, parse_style_arg, preserve_color
 
 from .helpers import data_dir
 from .models_fixture import tiny_model_dir
@@ -43,6 +43,7 @@ def test_size_caps_the_longer_side(stylizer, photo, painting):
 
 
 def test_strength_interpolates_style_vectors(stylizer, photo, painting):
+    stylizer = Stylizer(stylizer.model_path, device="cpu", precision="fp32", border_margin=0)
     content = stylizer._as_tensor(photo.resize((96, 64)), None)  # no padding: same features both ways
     style_vec = stylizer.style_vector(painting)
     own_vec = stylizer.generator.style_vector(stylizer.encoder(content, stylizer.config.style_layers))
@@ -129,6 +130,35 @@ def test_shipped_default_model_stylizes_a_photo(photo, painting):
     assert (to_mean(result) - style_mean).norm() < (to_mean(photo) - style_mean).norm()
     same = stylizer.stylize(photo, painting, strength=0.0)
     assert (to_mean(same) - to_mean(photo)).norm() < (to_mean(result) - to_mean(photo)).norm()
+
+
+@pytest.mark.parametrize("height, width", [(67, 101), (32, 32), (8, 13), (5, 7)])
+def test_pad_for_network_reflects_and_crops_back(height, width):
+    image = torch.rand(2, 3, height, width)
+    padded, (rows, cols) = pad_for_network(image, margin=16)
+    assert padded.shape[-2] % 8 == 0 and padded.shape[-1] % 8 == 0
+    assert torch.equal(padded[..., rows, cols], image)
+    top = rows.start
+    if top:  # the margin mirrors the image: row top-1 is row 1 of the image
+        assert torch.equal(padded[..., top - 1, cols], image[..., 1, :])
+
+
+def border_step(img: Image.Image) -> float:
+    """Mean colour difference (0..255) between the outer 3 px and the next 8 px, over the four sides."""
+    a = np.asarray(img, dtype=np.float64)
+    sides = (a, a[::-1], a.transpose(1, 0, 2), a.transpose(1, 0, 2)[::-1])
+    return float(np.mean([np.abs(s[:3].mean(axis=(0, 1)) - s[4:12].mean(axis=(0, 1))).mean() for s in sides]))
+
+
+def test_border_margin_removes_the_frame_of_zero_padding(painting):
+    """Without reflected margins the shipped model paints a frame along the border."""
+    photo = Image.open(data_dir("content") / "tubingen.jpg").convert("RGB").resize((192, 144))
+    with_margin = Stylizer(device="cpu", precision="fp32")
+    without = Stylizer(device="cpu", precision="fp32", border_margin=0)
+    vector = with_margin.style_vector(painting)
+    framed, clean = border_step(without.stylize(photo, vector)), border_step(with_margin.stylize(photo, vector))
+    assert clean < 0.6 * framed
+    assert clean < 2 * border_step(photo)
 
 
 def test_bfloat16_precision_is_close_to_float32(stylizer, tmp_path_factory):

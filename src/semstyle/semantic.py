@@ -60,8 +60,8 @@ from .io import expand_mode, read_raw_image, tensor_to_image
 from .models import Generator, channel_mean_std
 from .optimize import lbfgs
 
-from .stylize import (Stylizer, WeightedStyle, check_size, check_strength, pad_to_multiple, parse_style_arg,
-                      preserve_color)
+from .stylize import (Stylizer, WeightedStyle, check_size, check_strength, pad_for_network, pad_to_multiple,
+                      parse_style_arg, preserve_color)
 
 MaskLike = Union[str, Path, Image.Image, np.ndarray]
 
@@ -511,21 +511,21 @@ def label_matched_tensor(stylizer: Stylizer, content: torch.Tensor, content_labe
     """Stylize (1, 3, H, W) ``content`` label by label; ``content_labels`` is
     its (H, W) label index map. Missing style labels warn and use the global
     vector. Strength < 1 mixes each label's vector with the content region's own."""
-    h, w = content.shape[-2:]
     config = stylizer.config
     labels = [int(k) for k in np.unique(content_labels)]
     warn_missing_labels(content_labels, styles.present, styles.palette, "the content", "the style's global look")
-    weights = pad_to_multiple(one_hot(content_labels, labels, content.device))
+    weights, _ = pad_for_network(one_hot(content_labels, labels, content.device), stylizer.border_margin)
+    padded, (rows, cols) = pad_for_network(content, stylizer.border_margin)
     taps = stylizer._taps if strength < 1.0 else (config.content_layer,)
     with stylizer._autocast():
-        feats = stylizer.encoder(pad_to_multiple(content), taps)
+        feats = stylizer.encoder(padded, taps)
         vectors = styles.vectors[labels].to(content.device)
         if strength < 1.0:
             own = torch.cat([masked_style_vector(stylizer.generator, feats, weights[:, i:i + 1])
                              for i in range(len(labels))])
             vectors = strength * vectors + (1.0 - strength) * own
         output = regionwise_forward(stylizer.generator, feats[config.content_layer], vectors, weights, region_norm)
-    return output[..., :h, :w].float().clamp(0, 1)
+    return output[..., rows, cols].float().clamp(0, 1)
 
 
 # --------------------------------------------------------------------------
