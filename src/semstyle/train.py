@@ -247,8 +247,8 @@ class Trainer:
         with self._autocast():
             # one forward over real and fake: DDP needs one forward per backward
             logits = self.d_model(torch.cat([real_in, fake.to(real_in.dtype)]), torch.cat([condition, condition]))
-            real_logits = [l[:n].float() for l in logits]
-            fake_logits = [l[n:].float() for l in logits]
+            real_logits = [scale[:n].float() for scale in logits]
+            fake_logits = [scale[n:].float() for scale in logits]
             d_adv = losses.discriminator_adversarial_loss(real_logits, fake_logits, loss_cfg.adv_kind)
         d_loss = d_adv
         terms = {"d_adv": d_adv.item()}
@@ -275,7 +275,7 @@ class Trainer:
         self.discriminator.requires_grad_(not freeze_d)
         with self._autocast():
             output_feats = self.encoder(output, self.feature_taps)
-            fake_logits = [l.float() for l in self.d_model(output, condition)] if self.adversarial else None
+            fake_logits = [scale.float() for scale in self.d_model(output, condition)] if self.adversarial else None
         output_feats = {k: v.float() for k, v in output_feats.items()}
         content_f = {k: v.float() for k, v in content_feats.items()}
         style_f = {k: v.float() for k, v in style_feats.items()}
