@@ -7,8 +7,8 @@ import json
 import pytest
 import torch
 
-from semstyle.checkpoints import (atomic_save_safetensors, export_model, flatten_optimizer, load_generator,
-                                  read_safetensors, unflatten_optimizer)
+from semstyle.checkpoints import (atomic_save_safetensors, average_generators, checkpoint_path, export_model,
+                                  flatten_optimizer, load_generator, read_safetensors, unflatten_optimizer)
 from semstyle.errors import WeightsError
 from semstyle.models import Generator
 
@@ -33,6 +33,30 @@ def test_half_export_is_smaller_and_close(tmp_path):
     loaded, _ = load_generator(tmp_path / "half")
     for (name, a), b in zip(g.state_dict().items(), loaded.state_dict().values()):
         assert torch.allclose(a, b, atol=1e-2, rtol=1e-2), name
+
+
+def run_with_checkpoints(run_dir, seeds):
+    """A run directory whose checkpoints hold generators initialised with ``seeds``."""
+    generators = []
+    for step, seed in zip(range(100, 100 * (len(seeds) + 1), 100), seeds):
+        torch.manual_seed(seed)
+        generators.append(Generator(TINY_MODEL))
+        exported = export_model(generators[-1], run_dir / f"tmp_{step}")
+        path = checkpoint_path(run_dir, step)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        exported.rename(path)
+    return generators
+
+
+def test_average_generators_is_the_mean_of_the_weights(tmp_path):
+    generators = run_with_checkpoints(tmp_path, [1, 2, 3])
+    files = sorted((tmp_path / "checkpoints").glob("*.safetensors"))
+    averaged, _ = average_generators(files)
+    for name, value in averaged.state_dict().items():
+        expected = torch.stack([g.state_dict()[name] for g in generators]).mean(0)
+        assert torch.allclose(value, expected, atol=1e-6), name
+    with pytest.raises(WeightsError):
+        average_generators([])
 
 
 def test_corrupt_or_foreign_model_files_raise_weights_error(tmp_path):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import struct
 import zlib
@@ -9,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from semstyle.cli import main
@@ -216,6 +218,24 @@ def test_weights_path_prints_cache_location(capsys, monkeypatch, tmp_path):
     monkeypatch.setenv("SEMSTYLE_HOME", str(tmp_path))
     code, out, _ = run_cli(["weights", "path"], capsys)
     assert code == 0 and out.strip() == str(tmp_path / "vgg16_hed_bsds500.safetensors")
+
+
+def test_export_averages_the_newest_checkpoints(tmp_path, capsys):
+    from semstyle.checkpoints import load_generator
+
+    from .test_checkpoints import run_with_checkpoints
+
+    generators = run_with_checkpoints(tmp_path / "run", [1, 2, 3])
+    code, out, err = run_cli(["export", tmp_path / "run", "-o", tmp_path / "avg", "--average", "2"], capsys)
+    assert code == 0, err
+    config = json.loads((tmp_path / "avg" / "config.json").read_text())
+    assert config["averaged_steps"] == "200,300"
+    averaged, _ = load_generator(tmp_path / "avg")
+    name, value = next(iter(averaged.state_dict().items()))
+    assert torch.allclose(value, (generators[1].state_dict()[name] + generators[2].state_dict()[name]) / 2, atol=1e-6)
+
+    code, _, err = run_cli(["export", tmp_path / "run", "-o", tmp_path / "x", "--average", "4"], capsys)
+    assert code == 2 and "at least that many checkpoints" in err and "Traceback" not in err
 
 
 def test_export_command(model, tmp_path, capsys):
