@@ -17,7 +17,7 @@ from semstyle import checkpoints as ckpt
 from semstyle.config import LossConfig, ModelConfig, TrainConfig
 from semstyle.errors import ConfigError
 from semstyle.models import Generator, MultiScaleDiscriminator
-from semstyle.train import ImageBank, train, validate
+from semstyle.train import EMA, ImageBank, train, validate
 
 from .helpers import data_dir, make_image_folder
 
@@ -101,6 +101,45 @@ def test_no_adversarial_ablation_trains_no_discriminator(folders, tmp_path):
     trained = ckpt.unprefixed("discriminator", ckpt.read_safetensors(last)[0])
     for key, value in initial.state_dict().items():
         assert torch.equal(value, trained[key]), key
+
+
+def test_ema_is_a_moving_average_with_warm_up():
+    torch.manual_seed(0)
+    generator = Generator(TINY_MODEL)
+    ema = EMA(generator, decay=0.9)
+    name, start = next(iter(generator.state_dict().items()))
+    start = start.clone()
+    with torch.no_grad():
+        for p in generator.parameters():
+            p.add_(1.0)
+    ema.update(generator)                       # first update: decay min(0.9, 2/11)
+    expected = start + (1 - 2 / 11) * 1.0
+    assert torch.allclose(ema.model.state_dict()[name], expected, atol=1e-6)
+    for _ in range(200):
+        ema.update(generator)                   # converges to the (now constant) weights
+    assert torch.allclose(ema.model.state_dict()[name], start + 1.0, atol=1e-4)
+    assert not any(p.requires_grad for p in ema.model.parameters())
+    with pytest.raises(ConfigError, match="ema_decay"):
+        EMA(generator, decay=1.0)
+
+
+def test_ema_weights_are_checkpointed_resumed_and_exported(folders, tmp_path):
+    """With ema_decay the checkpoint holds the average next to the raw weights, resume
+    continues it exactly, and loading a checkpoint (stylize, export) gives the average."""
+    straight = train(tiny_config(folders, tmp_path / "a", 4, ema_decay=0.9), progress=False)
+    train(tiny_config(folders, tmp_path / "b", 2, ema_decay=0.9), progress=False)
+    resumed = train(tiny_config(folders, tmp_path / "b", 4, ema_decay=0.9), resume=True, progress=False)
+    a, b = (ckpt.unprefixed(ckpt.EMA_PREFIX, ckpt.read_safetensors(p)[0]) for p in (straight, resumed))
+    assert a.keys() == generator_state(straight).keys()
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+    loaded, metadata = ckpt.load_generator(straight)
+    assert metadata["weights"] == "ema"
+    raw = generator_state(straight)
+    assert all(torch.equal(v, a[k]) for k, v in loaded.state_dict().items())
+    assert any(not torch.equal(raw[k], a[k]) for k in a)
+    with pytest.raises(ConfigError, match="ema_decay"):
+        validate(tiny_config(folders, tmp_path, 1, ema_decay=1.5))
 
 
 def test_existing_run_is_not_overwritten_without_resume(folders, tmp_path):

@@ -173,10 +173,19 @@ def resolve_model_file(path: str | Path) -> Path:
     return path
 
 
+EMA_PREFIX = "generator_ema"
+"""Checkpoint tensors of the generator's moving average (``ema_decay`` > 0), next to ``generator``."""
+
+
 def load_generator(path: str | Path, device: str | torch.device = "cpu") -> tuple[Generator, dict[str, str]]:
-    """Load a generator from a model file/dir, a checkpoint or a run directory."""
+    """Load a generator from a model file/dir, a checkpoint or a run directory.
+
+    A checkpoint with a moving average of the weights (``ema_decay``) gives the average, the
+    model to use; ``metadata["weights"]`` then says ``"ema"``."""
     file = resolve_model_file(path)
-    tensors, metadata = read_safetensors(file, prefix="generator.")  # a checkpoint also holds D and optimizers
+    tensors, metadata = read_safetensors(file, prefix="generator")  # a checkpoint also holds D and optimizers
+    if any(k.startswith(EMA_PREFIX + ".") for k in tensors):
+        tensors, metadata = prefixed("generator", unprefixed(EMA_PREFIX, tensors)), {**metadata, "weights": "ema"}
     config_text = metadata.get("model_config")
     if config_text is None and (file.parent / "config.json").is_file():
         config_text = json.dumps(json.loads((file.parent / "config.json").read_text())["model"])

@@ -169,7 +169,7 @@ def cmd_export(args) -> int:
         raise ConfigError(f"--average must be at least 1, got {args.average}")
     if args.average == 1:
         generator, metadata = load_generator(args.run)
-        info = {"source_step": metadata.get("step", "")}
+        info = {"source_step": metadata.get("step", ""), **({"weights": "ema"} if metadata.get("weights") else {})}
     else:
         files = list_checkpoints(Path(args.run)) if Path(args.run).is_dir() else []
         if len(files) < args.average:

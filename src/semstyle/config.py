@@ -82,6 +82,7 @@ class TrainConfig:
     sample_every: int = 100
     checkpoint_every: int = 100
     keep_checkpoints: int = 3
+    ema_decay: float = 0.0  # exponential moving average of G's weights, e.g. 0.999; 0 keeps none
     encoder_weights: str = ""
     model: ModelConfig = field(default_factory=ModelConfig)
     loss: LossConfig = field(default_factory=LossConfig)
