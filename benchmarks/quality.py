@@ -40,6 +40,8 @@ resumes where it was and a new semstyle model is compared without redoing the re
 from __future__ import annotations
 
 import argparse
+import hashlib
+import json
 import math
 import os
 import sys
@@ -181,9 +183,6 @@ class GatysCache:
         self.settings = settings
 
     def key(self, content: Image.Image, style: Image.Image) -> str:
-        import hashlib
-        import json
-
         digest = hashlib.sha256(json.dumps(self.settings, sort_keys=True).encode())
         for img in (content, style):
             digest.update(f"{img.mode}{img.size}".encode())
@@ -191,8 +190,6 @@ class GatysCache:
         return digest.hexdigest()[:20]
 
     def load(self, content: Image.Image, style: Image.Image) -> tuple[Image.Image, dict[str, Any]] | None:
-        import json
-
         stem = self.folder / self.key(content, style)
         if not (stem.with_suffix(".png").is_file() and stem.with_suffix(".json").is_file()):
             return None
