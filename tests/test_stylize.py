@@ -150,15 +150,22 @@ def border_step(img: Image.Image) -> float:
     return float(np.mean([np.abs(s[:3].mean(axis=(0, 1)) - s[4:12].mean(axis=(0, 1))).mean() for s in sides]))
 
 
-def test_border_margin_removes_the_frame_of_zero_padding(painting):
+def test_border_margin_removes_the_frame_of_zero_padding():
     """Without reflected margins the shipped model paints a frame along the border."""
-    photo = Image.open(data_dir("content") / "tubingen.jpg").convert("RGB").resize((192, 144))
     with_margin = Stylizer(device="cpu", precision="fp32")
     without = Stylizer(device="cpu", precision="fp32", border_margin=0)
-    vector = with_margin.style_vector(painting)
-    framed, clean = border_step(without.stylize(photo, vector)), border_step(with_margin.stylize(photo, vector))
-    assert clean < 0.6 * framed
-    assert clean < 2 * border_step(photo)
+    framed, clean, photos = [], [], []
+    for photo_name, style_name in [("tubingen", "starry_night"), ("golden_gate", "the_scream"),
+                                   ("chicago", "composition_vii")]:
+        photo = Image.open(data_dir("content") / f"{photo_name}.jpg").convert("RGB")
+        photo.thumbnail((384, 384))  # at this size the step is the frame's, not the photo's texture
+        vector = with_margin.style_vector(data_dir("styles") / f"{style_name}.jpg")
+        framed.append(border_step(without.stylize(photo, vector)))
+        clean.append(border_step(with_margin.stylize(photo, vector)))
+        photos.append(border_step(photo))
+    assert all(c < 0.8 * f for c, f in zip(clean, framed))
+    assert np.median(clean) < 0.6 * np.median(framed)
+    assert np.median(clean) < 1.5 * np.median(photos)
 
 
 def test_bfloat16_precision_is_close_to_float32(stylizer, tmp_path_factory):

@@ -122,9 +122,10 @@ BORDER_MARGIN = 16
 """Pixels of reflected image added on every side before the networks run, cropped after.
 
 Without them the zero padding of VGG's and the decoder's convolutions paints a visible frame
-along the border: the mean colour step between the outer 3 px and the next 8 px, over 8
-photo x painting pairs at 384 px, is 7.7 (of 255) with no margin, 6.2 with 8 px and 1.6 with
-16 px or more (the photos themselves: 3.5). At 1024 px, 16 px add 6% more pixels (1.68 s -> 1.83 s
+along the border: the median colour step between the outer 3 px and the next 8 px, over 8
+photo x painting pairs at 384 px, is 7.3 (of 255) with no margin and 2.4 with 16 px (the
+photos themselves: 3.4); with 8 px most of the frame stays (for the step-8,000 model: 7.7,
+6.2 with 8 px, 1.6 with 16 to 32 px). At 1024 px, 16 px add 6% more pixels (1.68 s -> 1.83 s
 warm on the project's 2-core CPU, in separate runs)."""
 
 
