@@ -61,6 +61,7 @@ from benchmarks import common
 
 METRIC_KEYS = ("style_distance", "content_distance", "edge_f1", "color_distance")
 METRIC_HEADERS = ("style dist ↓", "content dist ↓", "edge F1 ↑", "colour dist ↓")
+HIGHER_IS_BETTER = frozenset({"edge_f1"})  # the distances are better lower
 
 
 @dataclass
@@ -419,7 +420,6 @@ def paired_comparison(records: list[dict[str, Any]], a: str, b: str) -> dict[str
     Medians alone hide whether a difference is consistent; "10 of 12 pairs" with p = 0.04 says
     the adversarial term helps, 6 of 12 says it does not. Ties and pairs where either method
     failed are left out."""
-    lower_is_better = {"edge_f1": False}
     result = {}
     for key in METRIC_KEYS:
         wins = losses = 0
@@ -427,7 +427,7 @@ def paired_comparison(records: list[dict[str, Any]], a: str, b: str) -> dict[str
             x, y = r["results"].get(a, {}).get(key), r["results"].get(b, {}).get(key)
             if x is None or y is None or x == y:
                 continue
-            better = x < y if lower_is_better.get(key, True) else x > y
+            better = x > y if key in HIGHER_IS_BETTER else x < y
             wins, losses = wins + better, losses + (not better)
         result[key] = {"better": wins, "pairs": wins + losses, "p": sign_test(wins, wins + losses)}
     return result

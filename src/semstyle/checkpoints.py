@@ -99,6 +99,11 @@ def checkpoint_path(run_dir: Path, step: int) -> Path:
     return Path(run_dir) / CHECKPOINT_DIR / f"step_{step:07d}.safetensors"
 
 
+def checkpoint_step(path: Path) -> int:
+    """The step of a :func:`checkpoint_path` file, from its name."""
+    return int(Path(path).stem.removeprefix("step_"))
+
+
 def list_checkpoints(run_dir: Path) -> list[Path]:
     return sorted((Path(run_dir) / CHECKPOINT_DIR).glob("step_*.safetensors"))
 
@@ -183,9 +188,12 @@ def load_generator(path: str | Path, device: str | torch.device = "cpu") -> tupl
     A checkpoint with a moving average of the weights (``ema_decay``) gives the average, the
     model to use; ``metadata["weights"]`` then says ``"ema"``."""
     file = resolve_model_file(path)
-    tensors, metadata = read_safetensors(file, prefix="generator")  # a checkpoint also holds D and optimizers
-    if any(k.startswith(EMA_PREFIX + ".") for k in tensors):
+    # a checkpoint also holds D and optimizers: read only the generator tensors to use
+    tensors, metadata = read_safetensors(file, prefix=EMA_PREFIX + ".")
+    if tensors:
         tensors, metadata = prefixed("generator", unprefixed(EMA_PREFIX, tensors)), {**metadata, "weights": "ema"}
+    else:
+        tensors, metadata = read_safetensors(file, prefix="generator.")
     config_text = metadata.get("model_config")
     if config_text is None and (file.parent / "config.json").is_file():
         config_text = json.dumps(json.loads((file.parent / "config.json").read_text())["model"])

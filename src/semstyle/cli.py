@@ -163,7 +163,7 @@ def cmd_train(args) -> int:
 
 
 def cmd_export(args) -> int:
-    from .checkpoints import average_generators, export_model, list_checkpoints, load_generator
+    from .checkpoints import average_generators, checkpoint_step, export_model, list_checkpoints, load_generator
 
     if args.average < 1:
         raise ConfigError(f"--average must be at least 1, got {args.average}")
@@ -177,8 +177,8 @@ def cmd_export(args) -> int:
                               f"checkpoints; {args.run} has {len(files)}")
         files = files[-args.average:]
         generator, metadata = average_generators(files)
-        steps = [str(int(f.stem.split("_")[-1])) for f in files]
-        info = {"source_step": metadata.get("step", ""), "averaged_steps": ",".join(steps)}
+        info = {"source_step": metadata.get("step", ""),
+                "averaged_steps": ",".join(str(checkpoint_step(f)) for f in files)}
     print(export_model(generator, Path(args.output), half=args.half, info=info))
     return 0
 

@@ -60,8 +60,8 @@ from .io import expand_mode, read_raw_image, tensor_to_image
 from .models import Generator, channel_mean_std
 from .optimize import lbfgs
 
-from .stylize import (Stylizer, WeightedStyle, check_size, check_strength, pad_for_network, pad_to_multiple,
-                      parse_style_arg, preserve_color)
+from .stylize import (Stylizer, WeightedStyle, check_size, check_strength, pad_for_network, parse_style_arg,
+                      preserve_color)
 
 MaskLike = Union[str, Path, Image.Image, np.ndarray]
 
@@ -577,7 +577,8 @@ def region_features(encoder, image: torch.Tensor, smoothing: int = AUTO_REGION_S
     photo's exposure) so that clusters of a photo and of a painting are
     comparable; each layer then gets equal weight."""
     h, w = math.ceil(image.shape[-2] / 8), math.ceil(image.shape[-1] / 8)
-    feats = encoder(pad_to_multiple(image), AUTO_REGION_LAYERS)
+    padded, _ = pad_for_network(image, margin=0)  # no margin: feature cell (i, j) stays over pixel (8i, 8j)
+    feats = encoder(padded, AUTO_REGION_LAYERS)
     parts = []
     for tap in AUTO_REGION_LAYERS:
         x = F.adaptive_avg_pool2d(feats[tap].float(), (h, w))

@@ -144,14 +144,6 @@ def pad_for_network(t: torch.Tensor, margin: int = BORDER_MARGIN,
     return padded, (slice(margin, margin + h), slice(margin, margin + w))
 
 
-def pad_to_multiple(t: torch.Tensor, multiple: int = 8) -> torch.Tensor:
-    """Reflect-pad the bottom and right edges of (N, C, H, W) to a multiple of
-    ``multiple`` (8 for VGG's three poolings up to relu4_1); crop back after."""
-    h, w = t.shape[-2:]
-    pad_h, pad_w = (-h) % multiple, (-w) % multiple
-    return F.pad(t, (0, pad_w, 0, pad_h), mode="reflect") if pad_h or pad_w else t
-
-
 @dataclass
 class WeightedStyle:
     image: ImageLike
