@@ -8,7 +8,7 @@ model should get close to it on the style and content distances of ``metrics.py`
 
 Choices, and why:
 
-* **Same features as the metrics**: the VGG16 of ``semstyle.encoders.VGGEncoder.pretrained()``,
+* **Same features as the metrics**: the VGG16 of ``semstyle.weights.load_encoder()``,
   style layers relu1_2, relu2_2, relu3_3, relu4_3 and content layer relu4_2
   (``metrics.STYLE_LAYERS`` / ``metrics.CONTENT_LAYER``). The losses are the *squares* of the
   metrics' relative errors (smooth at zero, layer-balanced, size-free). Gatys therefore
@@ -106,7 +106,7 @@ def stylize(content: torch.Tensor, style: torch.Tensor, encoder: torch.nn.Module
     """Optimise an image (initialised from ``content``, (1, 3, H, W) in 0..1) with L-BFGS.
 
     ``style`` may have another size than ``content``. ``encoder`` is a frozen
-    ``semstyle.encoders.VGGEncoder`` on the device of the images.
+    ``semstyle.vgg.VGGEncoder`` on the device of the images.
     """
     if steps < 1:
         raise ValueError(f"steps must be at least 1, got {steps}")

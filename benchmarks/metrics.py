@@ -21,7 +21,7 @@ The four numbers, and why each is measured the way it is:
   Relative for the same scale reason. Output and content must have the same size.
 * **structure preservation** (:func:`edge_f1`, :func:`structure_f1`, higher is better): F1 of
   binary edge maps of the output against those of the content photo, both from the HED edge
-  detector (``semstyle.encoders.HEDEdgeDetector``), with a 2 px tolerance. Edge maps are made
+  detector (``semstyle.nn.hed.HEDEdgeDetector``), with a 2 px tolerance. Edge maps are made
   by **non-maximum suppression followed by a fixed threshold** (0.5 on HED's probability), see
   :func:`binary_edges` for why; the tolerance is a dilation (max-pooling) of the *other* map.
 * **colour distance** (:func:`color_distance`, lower is better): Hellinger distance between the
@@ -196,7 +196,7 @@ def structure_f1(detector: torch.nn.Module, output: torch.Tensor, content: torch
                  tolerance: int = EDGE_TOLERANCE, threshold: float = EDGE_THRESHOLD,
                  thin: bool = True) -> dict[str, torch.Tensor]:
     """Edge F1 of ``output`` (prediction) against ``content`` (reference), same size, with HED
-    edge maps from ``detector`` (a ``semstyle.encoders.HEDEdgeDetector``)."""
+    edge maps from ``detector`` (a ``semstyle.nn.hed.HEDEdgeDetector``)."""
     if output.shape[-2:] != content.shape[-2:]:
         raise ValueError("structure F1 needs the output at the content's size")
     pred = binary_edges(detector(output), threshold, thin)

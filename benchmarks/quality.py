@@ -108,7 +108,7 @@ def semstyle_method(name: str, label: str, model: str | None, args: argparse.Nam
         return stylizer.stylize(content, style, size=args.size, style_size=args.size)
 
     return Method(name, label, run, note=f"model {stylizer.model_path}",
-                  extra={"model": str(stylizer.model_path), "model_info": dict(stylizer.model_info)})
+                  extra={"model": str(stylizer.model_path), "model_info": dict(stylizer.engine.model_info)})
 
 
 def peer_method(args: argparse.Namespace) -> Method:
@@ -215,11 +215,11 @@ class Scorer:
     """Holds the VGG16 and HED networks and the per-image reference features."""
 
     def __init__(self, device: Any):
-        from semstyle.encoders import HEDEdgeDetector, VGGEncoder
+        from semstyle.weights import load_encoder, load_hed
 
         self.device = device
-        self.encoder = VGGEncoder.pretrained().to(device)
-        self.hed = HEDEdgeDetector.pretrained().to(device)
+        self.encoder = load_encoder().to(device)
+        self.hed = load_hed().to(device)
 
     def tensor(self, img: Image.Image):
         from semstyle.io import image_to_tensor
@@ -301,7 +301,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     import torch
 
-    from semstyle.stylize import pick_device
+    from semstyle.devices import pick_device
 
     torch.set_num_threads(args.threads)
     device = pick_device(args.device)

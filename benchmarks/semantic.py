@@ -54,7 +54,8 @@ class Pair:
     """One pair's images and label maps at the benchmark size."""
 
     def __init__(self, name: str, stylizer, size: int, folder: Path = SEMANTIC_DIR):
-        from semstyle import semantic as sem
+        from semstyle.semantic.labels import find_palette, label_indices
+        from semstyle.semantic.masks import label_colours
 
         self.name = name
         self.content_map, self.style_map = folder / f"{name}_content_mask.png", folder / f"{name}_style_mask.png"
@@ -64,10 +65,10 @@ class Pair:
         self.content = common.fit_longer_side(Image.open(self.content_map if self.is_doodle else photo).convert("RGB"),
                                               size)
         self.style = common.fit_longer_side(Image.open(self.style_path).convert("RGB"), size)
-        content_rgb, style_rgb = sem.label_colours(self.content_map), sem.label_colours(self.style_map)
-        self.palette = sem.find_palette(content_rgb, style_rgb)
-        self.content_labels = sem.label_indices(content_rgb, self.palette, self.content.size)
-        self.style_labels = sem.label_indices(style_rgb, self.palette, self.style.size)
+        content_rgb, style_rgb = label_colours(self.content_map), label_colours(self.style_map)
+        self.palette = find_palette(content_rgb, style_rgb)
+        self.content_labels = label_indices(content_rgb, self.palette, self.content.size)
+        self.style_labels = label_indices(style_rgb, self.palette, self.style.size)
 
     def label_image(self, labels) -> Image.Image:
         return Image.fromarray(self.palette[labels])
@@ -88,21 +89,22 @@ def run_method(method: str, pair: Pair, stylizer, args) -> Image.Image | None:
     if method == "paint":
         if not pair.is_doodle or args.paint_steps < 1:
             return None
-        from semstyle.paint import paint
+        from semstyle.semantic.paint import paint
 
         return paint(pair.content_map, pair.style, pair.style_map, size=max(pair.content.size),
-                     style_size=size, steps=args.paint_steps, encoder=stylizer.encoder).image
+                     style_size=size, steps=args.paint_steps, encoder=stylizer.engine.encoder).image
     raise ValueError(method)
 
 
 def score(output: Image.Image, pair: Pair, stylizer) -> dict[str, Any]:
-    from semstyle import semantic as sem
     from semstyle.io import image_to_tensor
+    from semstyle.semantic.evaluate import label_match
+    from semstyle.semantic.labels import colour_name
 
-    matches = sem.label_match(stylizer.encoder, stylizer.config.style_layers, image_to_tensor(output),
-                              pair.content_labels, image_to_tensor(pair.style), pair.style_labels, pair.palette)
+    matches = label_match(stylizer.engine.encoder, stylizer.config.style_layers, image_to_tensor(output),
+                          pair.content_labels, image_to_tensor(pair.style), pair.style_labels, pair.palette)
     return {"matched": sum(m.matched for m in matches), "labels": len(matches),
-            "wrong": [f"{sem.colour_name(m.colour)}->{sem.colour_name(m.nearest)}" for m in matches if not m.matched]}
+            "wrong": [f"{colour_name(m.colour)}->{colour_name(m.nearest)}" for m in matches if not m.matched]}
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -129,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     import torch
 
-    from semstyle.stylize import Stylizer
+    from semstyle.stylizer import Stylizer
 
     torch.set_num_threads(args.threads)
     names = args.pairs or pair_names()

@@ -25,7 +25,7 @@ Four measurements:
    medians and ratio.
 4. **throughput**: images per second for a batch of ``--batch`` (16) photos with one style, at
    ``--batch-px`` (512; a 16 x 1024 px batch needs tens of GB on semstyle). semstyle runs the
-   batch as one (N, 3, H, W) tensor through ``Stylizer.stylize_tensor`` (the style vector
+   batch as one (N, 3, H, W) tensor through ``Stylizer.engine.stylize`` (the style vector
    computed once); the peer's ONNX graphs have a fixed batch size of 1, so it is a loop of
    ``stylize_with`` calls (its API has no way to reuse a style vector).
 
@@ -215,8 +215,8 @@ def throughput(stylizer: Any, peer: Any, photos: list[Image.Image], style: Image
 
     def semstyle_batch() -> None:
         vector = stylizer.style_vector(style)
-        batch = torch.cat([image_to_tensor(p) for p in photos]).to(stylizer.device)
-        out = stylizer.stylize_tensor(batch, vector)
+        batch = torch.cat([image_to_tensor(p) for p in photos]).to(stylizer.engine.device)
+        out = stylizer.engine.stylize(batch, vector)
         [tensor_to_image(o) for o in out]
 
     def peer_batch() -> None:
@@ -287,7 +287,7 @@ def run(args: argparse.Namespace, launcher: Launcher) -> int:
           f"device {args.device}", flush=True)
 
     stylizer, peer = load_tools(args)
-    print(f"semstyle computes in {stylizer.dtype} (--precision {args.precision})", flush=True)
+    print(f"semstyle computes in {stylizer.engine.dtype} (--precision {args.precision})", flush=True)
     results: dict[str, Any] = {"sizes": {}}
     with tempfile.TemporaryDirectory(prefix="semstyle-speed-") as tmp:
         work = Path(tmp)
@@ -330,7 +330,7 @@ def run(args: argparse.Namespace, launcher: Launcher) -> int:
         "config": {"sizes": args.sizes, "repeats": args.repeats, "batch": args.batch, "batch_px": args.batch_px,
                    "threads": args.threads, "device": args.device, "cli": args.cli, "photo": args.photo,
                    "style": args.style, "model": str(stylizer.model_path), "precision": args.precision,
-                   "semstyle_dtype": str(stylizer.dtype),
+                   "semstyle_dtype": str(stylizer.engine.dtype),
                    "launcher_peak_rss_mib": launcher.peak_rss_mib},
         "environment": common.environment(),
         **results,

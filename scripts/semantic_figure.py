@@ -17,8 +17,7 @@ from PIL import Image, ImageDraw
 
 from semstyle import Stylizer
 from semstyle.io import save_image
-from semstyle.paint import paint
-from semstyle.semantic import auto_label_maps
+from semstyle.semantic.paint import paint
 
 HEIGHT = 200
 CAPTION = 16
@@ -59,7 +58,7 @@ def label_row(stylizer: Stylizer, pair: str) -> Image.Image:
 def auto_row(stylizer: Stylizer, pair: str, k: int) -> Image.Image:
     content, style = SEMANTIC / f"{pair}_content.jpg", SEMANTIC / f"{pair}_style.jpg"
     options = dict(size=384, style_size=384)
-    found = auto_label_maps(stylizer, content, style, k, **options)
+    found = stylizer.auto_regions(content, style, k, **options)
     return strip([
         ("content", Image.open(content)), (f"auto labels (K={k})", Image.fromarray(found.content)),
         ("style", Image.open(style)), ("auto labels", Image.fromarray(found.style)),
@@ -71,7 +70,7 @@ def auto_row(stylizer: Stylizer, pair: str, k: int) -> Image.Image:
 def doodle_row(stylizer: Stylizer, pair: str) -> Image.Image:
     doodle, style = SEMANTIC / f"{pair}_content_mask.png", SEMANTIC / f"{pair}_style.jpg"
     style_labels = SEMANTIC / f"{pair}_style_mask.png"
-    result = paint(doodle, style, style_labels, size=384, encoder=stylizer.encoder)
+    result = paint(doodle, style, style_labels, size=384, encoder=stylizer.engine.encoder)
     print(f"painted {pair} in {result.seconds:.0f} s")
     return strip([("doodle", Image.open(doodle)), ("style", Image.open(style)),
                   ("style labels", Image.open(style_labels)), ("semstyle paint", result.image)])

@@ -10,6 +10,7 @@ torch.set_num_threads(min(2, os.cpu_count() or 1))
 @pytest.fixture(scope="session")
 def vgg():
     """The real pretrained encoder (fetched into the user cache on first use)."""
-    from semstyle.encoders import VGGEncoder
+    from semstyle.weights import load_encoder
+    from semstyle.nn.vgg import VGGEncoder
 
-    return VGGEncoder.pretrained()
+    return load_encoder()

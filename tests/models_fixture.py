@@ -8,7 +8,7 @@ import torch
 
 from semstyle.checkpoints import export_model
 from semstyle.config import ModelConfig
-from semstyle.models import Generator
+from semstyle.nn.generator import Generator
 
 TINY_MODEL = ModelConfig(style_dim=16, decoder_width=32, disc_channels=8)
 

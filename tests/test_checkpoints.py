@@ -7,10 +7,10 @@ import json
 import pytest
 import torch
 
-from semstyle.checkpoints import (atomic_save_safetensors, average_generators, checkpoint_path, export_model,
-                                  flatten_optimizer, load_generator, read_safetensors, unflatten_optimizer)
+from semstyle.tensorfile import read_tensors, write_tensors
+from semstyle.checkpoints import average_generators, checkpoint_path, export_model, flatten_optimizer, load_generator, unflatten_optimizer
 from semstyle.errors import WeightsError
-from semstyle.models import Generator
+from semstyle.nn.generator import Generator
 
 from .models_fixture import TINY_MODEL, tiny_model_dir
 
@@ -64,7 +64,7 @@ def test_corrupt_or_foreign_model_files_raise_weights_error(tmp_path):
     garbage.write_bytes(b"\x00" * 100)
     with pytest.raises(WeightsError, match="cannot read"):
         load_generator(garbage)
-    foreign = atomic_save_safetensors({"x": torch.zeros(2)}, tmp_path / "foreign.safetensors", {})
+    foreign = write_tensors({"x": torch.zeros(2)}, tmp_path / "foreign.safetensors", {})
     with pytest.raises(WeightsError, match="not a semstyle model"):
         load_generator(foreign)
     with pytest.raises(WeightsError, match="not found"):
@@ -88,7 +88,7 @@ def test_optimizer_state_round_trip():
 
 
 def test_atomic_save_leaves_no_temp_files(tmp_path):
-    atomic_save_safetensors({"x": torch.ones(3)}, tmp_path / "a.safetensors", {"k": "v"})
-    tensors, metadata = read_safetensors(tmp_path / "a.safetensors")
+    write_tensors({"x": torch.ones(3)}, tmp_path / "a.safetensors", {"k": "v"})
+    tensors, metadata = read_tensors(tmp_path / "a.safetensors")
     assert metadata == {"k": "v"} and torch.equal(tensors["x"], torch.ones(3))
     assert [p.name for p in tmp_path.iterdir()] == ["a.safetensors"]

@@ -14,22 +14,13 @@ import pytest
 import torch
 import torch.nn.functional as F
 from PIL import Image, ImageDraw
+from safetensors.torch import save_file
 
-from semstyle import encoders
-from semstyle.encoders import (
-    CAFFE_BGR_MEAN,
-    CONVERTED_NAME,
-    TORCH_RGB_MEAN,
-    TORCH_RGB_STD,
-    VGG16_BLOCKS,
-    VGG19_BLOCKS,
-    HEDEdgeDetector,
-    VGGEncoder,
-    convert_hed_h5,
-    default_weights_path,
-    semstyle_home,
-    tap_names,
-)
+from semstyle.weights import load_encoder, load_hed
+from semstyle import weights
+from semstyle.nn.vgg import CAFFE_BGR_MEAN, TORCH_RGB_MEAN, TORCH_RGB_STD, VGG16_BLOCKS, VGG19_BLOCKS, VGGEncoder, tap_names
+from semstyle.weights import CONVERTED_NAME, convert_hed_h5, default_weights_path, semstyle_home
+from semstyle.nn.hed import HEDEdgeDetector
 from semstyle.errors import WeightsError
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -49,14 +40,14 @@ VGG_WIDTHS_19 = (64, 64, 128, 128, 256, 256, 256, 256, 512, 512, 512, 512, 512, 
 def real_weights_path() -> Path:
     """The converted weights in the real cache (fetched once if missing)."""
     try:
-        return encoders.fetch_weights()
+        return weights.fetch_weights()
     except WeightsError as exc:  # offline machine without a cache
         pytest.skip(f"pretrained VGG weights unavailable: {exc}")
 
 
 @pytest.fixture(scope="module")
 def encoder(real_weights_path) -> VGGEncoder:
-    return VGGEncoder.pretrained()
+    return load_encoder()
 
 
 @pytest.fixture(scope="module")
@@ -73,8 +64,8 @@ def torchvision_pth(real_state, tmp_path_factory) -> Path:
     state = {k: v.clone() for k, v in real_state.items() if k.startswith("features.")}
     state["classifier.0.weight"] = torch.zeros(4, 4)
     state["classifier.0.bias"] = torch.zeros(4)
-    path = tmp_path_factory.mktemp("torchvision") / "vgg16.pth"
-    torch.save(state, path)
+    path = tmp_path_factory.mktemp("torchvision") / "vgg16.safetensors"
+    save_file(state, str(path))
     return path
 
 
@@ -236,7 +227,7 @@ def test_default_home_without_override(monkeypatch):
 def test_corrupt_cached_file(home):
     (home / CONVERTED_NAME).write_bytes(b"\x00this is not a safetensors file\xff" * 10)
     with pytest.raises(WeightsError) as info:
-        VGGEncoder.pretrained()
+        load_encoder()
     message = str(info.value)
     assert_one_line(message)
     assert "semstyle weights fetch" in message
@@ -251,28 +242,28 @@ def test_altered_tensors_at_default_path_fail_checksum(home, real_state):
     altered["features.0.bias"][0] += 1e-3
     target = home / CONVERTED_NAME
     save_file(altered, str(target), metadata={"preprocessing": "caffe_bgr"})
-    for attempt in (lambda: VGGEncoder.pretrained(), lambda: VGGEncoder.pretrained(target)):
+    for attempt in (lambda: load_encoder(), lambda: load_encoder(target)):
         with pytest.raises(WeightsError, match="SHA-256") as info:
             attempt()
         assert_one_line(str(info.value))
         assert "semstyle weights fetch" in str(info.value)
     with pytest.raises(WeightsError, match="SHA-256"):
-        HEDEdgeDetector.pretrained()
+        load_hed()
     # the same file anywhere else is a user-supplied safetensors: loaded as is
     elsewhere = home.parent / "mine.safetensors"
     target.rename(elsewhere)
-    enc = VGGEncoder.pretrained(elsewhere)
+    enc = load_encoder(elsewhere)
     assert enc.preprocessing == "caffe_bgr"
     assert torch.equal(enc.convs[0].bias, altered["features.0.bias"])
 
 
 def test_missing_explicit_path(tmp_path):
-    missing = tmp_path / "nowhere" / "vgg.pth"
+    missing = tmp_path / "nowhere" / "vgg.safetensors"
     with pytest.raises(WeightsError, match="not found") as info:
-        VGGEncoder.pretrained(missing)
+        load_encoder(missing)
     assert_one_line(str(info.value))
     with pytest.raises(WeightsError, match="not found"):
-        HEDEdgeDetector.pretrained(missing)
+        load_hed(missing)
 
 
 def test_convert_rejects_wrong_h5(tmp_path):
@@ -290,7 +281,7 @@ def test_convert_rejects_wrong_h5(tmp_path):
 # --------------------------------------------------------------------------
 
 def test_torchvision_vgg16_state_dict(torchvision_pth, real_state):
-    enc = VGGEncoder.pretrained(torchvision_pth)
+    enc = load_encoder(torchvision_pth)
     assert enc.preprocessing == "torch_rgb"
     assert enc.blocks == VGG16_BLOCKS
     for conv, index in zip(enc.convs, VGG16_CONV_INDICES):
@@ -309,9 +300,9 @@ def test_torchvision_vgg19_state_dict(tmp_path):
         state[f"features.{index}.weight"] = torch.randn(width, in_ch, 3, 3, generator=gen) * 0.05
         state[f"features.{index}.bias"] = torch.randn(width, generator=gen) * 0.01
         in_ch = width
-    path = tmp_path / "vgg19.pth"
-    torch.save(state, path)
-    enc = VGGEncoder.pretrained(path)
+    path = tmp_path / "vgg19.safetensors"
+    save_file(state, str(path))
+    enc = load_encoder(path)
     assert enc.blocks == VGG19_BLOCKS
     assert enc.names[-1] == "relu5_4" and len(enc.convs) == 16
     assert torch.equal(enc.convs[15].weight, state["features.34.weight"])
@@ -321,29 +312,37 @@ def test_torchvision_vgg19_state_dict(tmp_path):
     assert out["relu5_4"].shape == (1, 512, 2, 2)
 
 
-def test_garbage_pth(tmp_path):
-    path = tmp_path / "garbage.pth"
-    path.write_bytes(b"definitely not a pickle" * 20)
+def test_garbage_weights_file_is_not_told_to_fetch(tmp_path):
+    """A user's own corrupt file: the error says what is wrong with it, not to run
+    'weights fetch' (which would not repair it)."""
+    path = tmp_path / "garbage.safetensors"
+    path.write_bytes(b"definitely not a tensor file" * 20)
     with pytest.raises(WeightsError) as info:
-        VGGEncoder.pretrained(path)
+        load_encoder(path)
     assert_one_line(str(info.value))
+    assert "not a valid safetensors file" in str(info.value) and "fetch" not in str(info.value)
 
 
-def test_pth_that_is_not_a_state_dict(tmp_path):
-    path = tmp_path / "list.pth"
-    torch.save([torch.zeros(3), torch.ones(3)], path)
-    with pytest.raises(WeightsError, match="not a state dict"):
-        VGGEncoder.pretrained(path)
+@pytest.mark.parametrize("suffix", [".pth", ".pt", ".ckpt"])
+def test_pickled_weights_are_refused_without_unpickling(tmp_path, suffix):
+    """Pickle can run code on load, so a user's .pth is never opened: even a real state
+    dict is refused, with the way to convert it."""
+    path = tmp_path / f"vgg{suffix}"
+    torch.save({"features.0.weight": torch.zeros(64, 3, 3, 3)}, path)
+    with pytest.raises(WeightsError, match="pickled PyTorch files are not loaded") as info:
+        load_encoder(path)
+    assert_one_line(str(info.value))
+    assert "safetensors" in str(info.value)
 
 
 def test_state_dict_with_wrong_layer_count(tmp_path):
-    path = tmp_path / "small.pth"
-    torch.save({"features.0.weight": torch.zeros(64, 3, 3, 3), "features.0.bias": torch.zeros(64)}, path)
+    path = tmp_path / "small.safetensors"
+    save_file({"features.0.weight": torch.zeros(64, 3, 3, 3), "features.0.bias": torch.zeros(64)}, str(path))
     with pytest.raises(WeightsError, match="1 conv layers"):
-        VGGEncoder.pretrained(path)
-    torch.save({"state": {"features.0.weight": torch.zeros(1)}}, path)  # wrapped, no features.* keys
+        load_encoder(path)
+    save_file({"state.features.0.weight": torch.zeros(1)}, str(path))  # no features.* keys
     with pytest.raises(WeightsError, match="0 conv layers"):
-        VGGEncoder.pretrained(path)
+        load_encoder(path)
 
 
 def test_state_dict_with_wrong_shapes(tmp_path):
@@ -353,10 +352,10 @@ def test_state_dict_with_wrong_shapes(tmp_path):
         state[f"features.{index}.bias"] = torch.zeros(width)
         in_ch = width
     state["features.5.weight"] = torch.zeros(128, 64, 5, 5)  # 5x5 kernel: not VGG
-    path = tmp_path / "wrong.pth"
-    torch.save(state, path)
+    path = tmp_path / "wrong.safetensors"
+    save_file(state, str(path))
     with pytest.raises(WeightsError, match="do not fit") as info:
-        VGGEncoder.pretrained(path)
+        load_encoder(path)
     assert_one_line(str(info.value))
 
 
@@ -366,7 +365,7 @@ def test_state_dict_with_wrong_shapes(tmp_path):
 
 @pytest.fixture(scope="module")
 def hed(real_weights_path) -> HEDEdgeDetector:
-    return HEDEdgeDetector.pretrained()
+    return load_hed()
 
 
 def test_hed_on_photo(hed):
@@ -402,4 +401,4 @@ def test_hed_sees_drawn_rectangle(hed):
 
 def test_hed_needs_hed_heads(torchvision_pth):
     with pytest.raises(WeightsError, match="HED"):
-        HEDEdgeDetector.pretrained(torchvision_pth)
+        load_hed(torchvision_pth)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import io
 import os
 import stat
 import struct
 import sys
+import threading
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -148,17 +150,81 @@ def test_truncated_file_raises_instead_of_padding(tmp_path, fmt, ext):
     assert_one_line_error(exc, cut, "truncated")
 
 
-def test_truncated_file_raises_even_if_pillow_was_told_to_pad(tmp_path):
+def test_decoding_changes_no_pillow_setting(tmp_path):
+    """semstyle never touches Pillow's module-level limits (a threaded server shares them):
+    truncated files fail under Pillow's default, and the settings stay as they were."""
     full = write(noise_image((128, 96)), tmp_path / "full.jpg")
     cut = tmp_path / "cut.jpg"
     cut.write_bytes(full.read_bytes()[:2000])
-    ImageFile.LOAD_TRUNCATED_IMAGES = True
+    before = (Image.MAX_IMAGE_PIXELS, ImageFile.LOAD_TRUNCATED_IMAGES)
+    with pytest.raises(ImageError, match="truncated"):
+        load_image(cut)
+    assert load_image(full).size == (128, 96)
+    assert (Image.MAX_IMAGE_PIXELS, ImageFile.LOAD_TRUNCATED_IMAGES) == before
+
+
+class _GatedReader(io.RawIOBase):
+    """A file whose reads wait for a gate after the header: a slow upload in a server."""
+
+    def __init__(self, data: bytes, gate: threading.Event, started: threading.Event):
+        self.data, self.pos, self.gate, self.started = data, 0, gate, started
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def seek(self, offset, whence=io.SEEK_SET):
+        self.pos = {io.SEEK_SET: 0, io.SEEK_CUR: self.pos, io.SEEK_END: len(self.data)}[whence] + offset
+        return self.pos
+
+    def tell(self):
+        return self.pos
+
+    def readinto(self, buffer) -> int:
+        if self.pos >= 64:  # past the header: the decode proper waits
+            self.started.set()
+            assert self.gate.wait(30)
+        chunk = self.data[self.pos:self.pos + len(buffer)]
+        buffer[:len(chunk)] = chunk
+        self.pos += len(chunk)
+        return len(chunk)
+
+
+def test_decodes_run_in_parallel_threads(tmp_path):
+    """One decode stalled mid-file (a slow upload) does not hold up another thread's decode:
+    there is no global lock around decoding, and the bomb guard still works in threads."""
+    slow_bytes = write(noise_image((96, 64)), tmp_path / "slow.png").read_bytes()
+    quick = write(noise_image((80, 60)), tmp_path / "quick.png")
+    bomb = write(noise_image((64, 64)), tmp_path / "bomb.png")
+    gate, started, results = threading.Event(), threading.Event(), {}
+
+    def slow():
+        results["slow"] = load_image(_GatedReader(slow_bytes, gate, started)).size
+
+    worker = threading.Thread(target=slow)
+    worker.start()
     try:
-        with pytest.raises(ImageError):
-            load_image(cut)
-        assert ImageFile.LOAD_TRUNCATED_IMAGES is True  # the caller's setting is restored
+        assert started.wait(30)  # the slow decode is inside Pillow now
+        assert load_image(quick).size == (80, 60)  # ... and this one finishes meanwhile
+        with pytest.raises(ImageError, match="decompression bomb"):
+            load_image(bomb, max_pixels=1000)
+        assert "slow" not in results
     finally:
-        ImageFile.LOAD_TRUNCATED_IMAGES = False
+        gate.set()
+        worker.join(30)
+    assert results["slow"] == (96, 64)
+
+
+def test_load_image_takes_bytes_and_file_objects(tmp_path):
+    data = write(noise_image((70, 50)), tmp_path / "a.png").read_bytes()
+    assert load_image(data).size == (70, 50)
+    assert load_image(io.BytesIO(data)).size == (70, 50)
+    with pytest.raises(ImageError, match="empty"):
+        load_image(b"")
+    with pytest.raises(ImageError, match="not an image"):
+        load_image(b"plain text, not an image" * 10)
 
 
 def test_corrupt_bytes(tmp_path):

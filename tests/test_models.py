@@ -12,17 +12,9 @@ from torch import nn
 from torch.nn.utils import parametrize
 
 from semstyle.config import ModelConfig
-from semstyle.models import (
-    Decoder,
-    FeatureModulation,
-    Generator,
-    MultiScaleDiscriminator,
-    PatchDiscriminator,
-    StyleEncoder,
-    StyleInjection,
-    channel_mean_std,
-    tap_channels,
-)
+from semstyle.nn.generator import Decoder, FeatureModulation, Generator, StyleEncoder, StyleInjection, tap_channels
+from semstyle.nn.discriminator import MultiScaleDiscriminator, PatchDiscriminator
+from semstyle.nn.stats import channel_mean_std
 
 STYLE_DIM = 16
 
@@ -176,7 +168,7 @@ def test_generator_shape_and_gradients(small_config):
     style = gen.style_vector(feats)
     assert style.shape == (2, STYLE_DIM)
     content = torch.rand(2, 512, 4, 4, requires_grad=True)
-    out = gen(content, style)
+    out = gen({"relu4_1": content}, style)
     assert out.shape == (2, 3, 32, 32)
     out.square().mean().backward()
     assert content.grad is not None and content.grad.abs().sum() > 0
@@ -190,10 +182,10 @@ def test_generator_content_layer_sets_decoder_input(small_config):
     """relu3_1 is 1/4 of the image size (two poolings), relu4_1 is 1/8."""
     small_config.content_layer = "relu3_1"
     gen = Generator(small_config)
-    assert gen(torch.rand(1, 256, 4, 4), torch.randn(1, STYLE_DIM)).shape == (1, 3, 16, 16)
+    assert gen({"relu3_1": torch.rand(1, 256, 4, 4)}, torch.randn(1, STYLE_DIM)).shape == (1, 3, 16, 16)
     small_config.content_layer = "relu4_1"
     gen = Generator(small_config)
-    assert gen(torch.rand(1, 512, 4, 4), torch.randn(1, STYLE_DIM)).shape == (1, 3, 32, 32)
+    assert gen({"relu4_1": torch.rand(1, 512, 4, 4)}, torch.randn(1, STYLE_DIM)).shape == (1, 3, 32, 32)
     small_config.content_layer = "relu5_1"
     with pytest.raises(ValueError, match="relu3_1 or relu4_1"):
         Generator(small_config)

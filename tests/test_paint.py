@@ -8,11 +8,12 @@ import pytest
 import torch
 from PIL import Image
 
-from semstyle import paint as pt
+from semstyle.semantic import paint
 from semstyle.cli import main
 from semstyle.io import image_to_tensor, read_provenance
-from semstyle.losses import gram_matrix
-from semstyle.semantic import SemanticWarning, one_hot
+from semstyle.nn.losses import gram_matrix
+from semstyle.semantic.masks import SemanticWarning
+from semstyle.semantic.labels import one_hot
 
 from .helpers import data_dir
 
@@ -54,12 +55,12 @@ def painting(tmp_path_factory):
 
 def test_masked_gram_of_everything_is_the_gram_matrix(vgg):
     feat = vgg(torch.rand(1, 3, 40, 48), ("relu2_1",))["relu2_1"]
-    assert torch.allclose(pt.masked_gram(feat, torch.ones(1, 1, *feat.shape[-2:])), gram_matrix(feat)[0], rtol=1e-5)
+    assert torch.allclose(paint.masked_gram(feat, torch.ones(1, 1, *feat.shape[-2:])), gram_matrix(feat)[0], rtol=1e-5)
     # a binary mask is the Gram of the selected positions only
     mask = torch.zeros(1, 1, *feat.shape[-2:])
     mask[..., :, :5] = 1
     expected = gram_matrix(feat[..., :, :5])[0]
-    assert torch.allclose(pt.masked_gram(feat, mask), expected, rtol=1e-5)
+    assert torch.allclose(paint.masked_gram(feat, mask), expected, rtol=1e-5)
 
 
 def test_colour_fill_is_each_style_regions_mean_colour():
@@ -68,7 +69,7 @@ def test_colour_fill_is_each_style_regions_mean_colour():
     style_labels[:, 6:] = 1
     doodle = np.array([[0, 1, 2], [1, 1, 0]])
     present = np.array([True, True, False])
-    fill = pt.colour_fill(doodle, style, style_labels, present)
+    fill = paint.colour_fill(doodle, style, style_labels, present)
     assert fill.shape == (1, 3, 2, 3)
     assert torch.allclose(fill[0, :, 0, 0], style[0, :, :, :6].mean(dim=(1, 2)))
     assert torch.allclose(fill[0, :, 0, 1], style[0, :, :, 6:].mean(dim=(1, 2)))
@@ -78,7 +79,7 @@ def test_colour_fill_is_each_style_regions_mean_colour():
 def test_paint_follows_the_doodle_labels(vgg, painting):
     """After painting, each doodle half is closer (masked Gram, every layer)
     to its own label's style region than to the other one's."""
-    result = pt.paint(painting / "doodle.png", painting / "style.png", painting / "style_labels.png",
+    result = paint.paint(painting / "doodle.png", painting / "style.png", painting / "style_labels.png",
                       size=None, steps=15, levels=1, encoder=vgg)
     assert result.image.size == (64, 48)
     assert result.iterations == 15 and not result.interrupted
@@ -88,10 +89,10 @@ def test_paint_follows_the_doodle_labels(vgg, painting):
     doodle_halves = {"red": (slice(None), slice(32, None)), "blue": (slice(None), slice(None, 32))}
     style_halves = {"red": (slice(None), slice(None, 48)), "blue": (slice(None), slice(48, None))}
     for name, (rows, cols) in doodle_halves.items():
-        ours = vgg(out[..., rows, cols], pt.PAINT_LAYERS[:3])
+        ours = vgg(out[..., rows, cols], paint.PAINT_LAYERS[:3])
         dist = {}
         for other, (s_rows, s_cols) in style_halves.items():
-            ref = vgg(style[..., s_rows, s_cols], pt.PAINT_LAYERS[:3])
+            ref = vgg(style[..., s_rows, s_cols], paint.PAINT_LAYERS[:3])
             dist[other] = sum(float(((gram_matrix(ours[t]) - gram_matrix(ref[t])) ** 2).sum()
                                     / (gram_matrix(ref[t]) ** 2).sum()) for t in ref)
         assert min(dist, key=dist.get) == name, (name, dist)
@@ -100,12 +101,12 @@ def test_paint_follows_the_doodle_labels(vgg, painting):
 def test_paint_is_deterministic_and_coarse_to_fine(vgg, painting, tmp_path):
     Image.fromarray(two_labels((96, 72), BLUE, RED)).save(tmp_path / "doodle.png")
     args = (tmp_path / "doodle.png", painting / "style.png", painting / "style_labels.png")
-    a = pt.paint(*args, size=None, steps=2, levels=2, encoder=vgg)
-    b = pt.paint(*args, size=None, steps=2, levels=2, encoder=vgg)
+    a = paint.paint(*args, size=None, steps=2, levels=2, encoder=vgg)
+    b = paint.paint(*args, size=None, steps=2, levels=2, encoder=vgg)
     assert a.iterations == 4 and a.image.size == (96, 72)  # 2 at 48x36, 2 at 96x72
     assert np.array_equal(np.asarray(a.image), np.asarray(b.image))
-    assert pt._scales((72, 96), 2) == [(36, 48), (72, 96)]
-    assert pt._scales((40, 64), 3) == [(40, 64)]  # levels under 32 px are skipped
+    assert paint._scales((72, 96), 2) == [(36, 48), (72, 96)]
+    assert paint._scales((40, 64), 3) == [(40, 64)]  # levels under 32 px are skipped
 
 
 def test_ctrl_c_returns_the_picture_so_far(vgg, painting):
@@ -113,7 +114,7 @@ def test_ctrl_c_returns_the_picture_so_far(vgg, painting):
         if iteration == 2:
             raise KeyboardInterrupt
 
-    result = pt.paint(painting / "doodle.png", painting / "style.png", painting / "style_labels.png",
+    result = paint.paint(painting / "doodle.png", painting / "style.png", painting / "style_labels.png",
                       size=None, steps=10, levels=1, encoder=vgg, on_step=stop_at_two)
     assert result.interrupted and result.iterations == 2
     assert result.image.size == (64, 48)
@@ -122,7 +123,7 @@ def test_ctrl_c_returns_the_picture_so_far(vgg, painting):
 def test_a_doodle_label_missing_from_the_painting_warns(vgg, painting, tmp_path):
     Image.fromarray(two_labels((64, 48), GREEN, RED)).save(tmp_path / "green.png")
     with pytest.warns(SemanticWarning, match="#00ff00"):
-        pt.paint(tmp_path / "green.png", painting / "style.png", painting / "style_labels.png",
+        paint.paint(tmp_path / "green.png", painting / "style.png", painting / "style_labels.png",
                  size=None, steps=1, levels=1, encoder=vgg)
 
 
@@ -131,9 +132,9 @@ def test_doodle_loss_is_zero_for_the_style_itself(vgg, painting):
     labels = np.zeros((64, 96), np.int64)
     labels[:, 48:] = 1
     weights = one_hot(labels, [0, 1])
-    loss = pt.DoodleLoss(vgg, style, weights, weights)
+    loss = paint.DoodleLoss(vgg, style, weights, weights)
     assert float(loss(style)) < 1e-10
-    swapped = pt.DoodleLoss(vgg, style, weights, weights.flip(1))
+    swapped = paint.DoodleLoss(vgg, style, weights, weights.flip(1))
     assert float(swapped(style)) > 0.1
 
 

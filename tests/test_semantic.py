@@ -15,13 +15,20 @@ import torch
 import torch.nn.functional as F
 from PIL import Image, ImageDraw
 
-from semstyle import semantic as sem
+from semstyle.nn.stats import masked_mean_std, resize_masks
+from semstyle.pipeline.palette import DPST_PALETTE, parse_palette
+from semstyle.semantic.auto import kmeans, match_clusters
+from semstyle.semantic.evaluate import label_match
+from semstyle.semantic.labels import MIN_STYLE_FRACTION, colour_name, find_palette, label_indices, one_hot, resize_labels, snap_to_palette
+from semstyle.semantic.masks import binary_mask, distance_to_mask, feather_alpha, label_colours, read_mask_image
+from semstyle.semantic.transfer import label_style_vectors
 from semstyle.cli import main
 from semstyle.errors import ConfigError, ImageError
 from semstyle.io import image_to_tensor, read_provenance, tensor_to_image
-from semstyle.models import channel_mean_std
-from semstyle.semantic import SemanticWarning
-from semstyle.stylize import Stylizer, default_model_path
+from semstyle.nn.stats import channel_mean_std
+from semstyle.semantic.masks import SemanticWarning
+from semstyle.stylizer import Stylizer
+from semstyle.pipeline.engine import default_model_path
 
 from .helpers import data_dir
 from .models_fixture import tiny_model_dir
@@ -88,7 +95,7 @@ def other_painting():
 
 
 def labels_of(path) -> np.ndarray:
-    return sem.label_colours(path)
+    return label_colours(path)
 
 
 def as_array(img: Image.Image) -> np.ndarray:
@@ -111,13 +118,13 @@ def brute_distance(mask: np.ndarray) -> np.ndarray:
 def test_palette_of_every_semantic_pair_is_its_documented_labels(semantic_dir, pair):
     content = labels_of(semantic_dir / f"{pair}_content_mask.png")
     style = labels_of(semantic_dir / f"{pair}_style_mask.png")
-    palette = sem.find_palette(content, style)
+    palette = find_palette(content, style)
     assert {tuple(int(c) for c in colour) for colour in palette} == PAIR_LABELS[pair]
     # SOURCES.md: every label covering > 0.5% of the content also appears in the style
-    content_counts = np.bincount(sem.snap_to_palette(content, palette).ravel(), minlength=len(palette))
-    style_counts = np.bincount(sem.snap_to_palette(style, palette).ravel(), minlength=len(palette))
+    content_counts = np.bincount(snap_to_palette(content, palette).ravel(), minlength=len(palette))
+    style_counts = np.bincount(snap_to_palette(style, palette).ravel(), minlength=len(palette))
     for k in np.nonzero(content_counts > 0.005 * content_counts.sum())[0]:
-        assert style_counts[k] > sem.MIN_STYLE_FRACTION * style_counts.sum(), sem.colour_name(palette[k])
+        assert style_counts[k] > MIN_STYLE_FRACTION * style_counts.sum(), colour_name(palette[k])
 
 
 def test_anti_aliased_edges_snap_to_the_nearest_palette_colour():
@@ -125,9 +132,9 @@ def test_anti_aliased_edges_snap_to_the_nearest_palette_colour():
     ImageDraw.Draw(big).ellipse((40, 40, 200, 200), fill=RED)
     rgb = np.asarray(big.resize((64, 64), Image.LANCZOS))  # anti-aliased edge: mixed reds and blues
     assert len(np.unique(rgb.reshape(-1, 3), axis=0)) > 10
-    palette = sem.find_palette(rgb)
+    palette = find_palette(rgb)
     assert {tuple(int(c) for c in p) for p in palette} == {RED, BLUE}
-    labels = sem.snap_to_palette(rgb, palette)
+    labels = snap_to_palette(rgb, palette)
     expected = ((rgb[..., None, :].astype(float) - palette[None, None].astype(float)) ** 2).sum(-1).argmin(-1)
     assert np.array_equal(labels, expected)
     pure = (rgb == RED).all(-1) | (rgb == BLUE).all(-1)
@@ -137,43 +144,43 @@ def test_anti_aliased_edges_snap_to_the_nearest_palette_colour():
 
 def test_near_black_strays_snap_to_black():
     rgb = np.array([[[1, 1, 1], [254, 0, 0], [0, 0, 2], [2, 253, 1]]], dtype=np.uint8)
-    labels = sem.snap_to_palette(rgb, sem.DPST_PALETTE)
-    assert [tuple(int(c) for c in sem.DPST_PALETTE[k]) for k in labels[0]] == [BLACK, RED, BLACK, GREEN]
+    labels = snap_to_palette(rgb, DPST_PALETTE)
+    assert [tuple(int(c) for c in DPST_PALETTE[k]) for k in labels[0]] == [BLACK, RED, BLACK, GREEN]
     # a map whose black is written (1,1,1), as dpst_kitchen's: the label is black
     mostly = np.zeros((10, 10, 3), dtype=np.uint8) + 1
     mostly[:5] = (255, 255, 0)
-    assert {tuple(int(c) for c in p) for p in sem.find_palette(mostly)} == {BLACK, YELLOW}
+    assert {tuple(int(c) for c in p) for p in find_palette(mostly)} == {BLACK, YELLOW}
 
 
 def test_dpst_kitchen_one_one_one_is_the_black_label(semantic_dir):
     content = labels_of(semantic_dir / "dpst_kitchen_content_mask.png")
     style = labels_of(semantic_dir / "dpst_kitchen_style_mask.png")
-    palette = sem.find_palette(content, style)
+    palette = find_palette(content, style)
     black = [tuple(int(c) for c in p) for p in palette].index(BLACK)
     was_111 = (style == 1).all(axis=-1)
     assert was_111.mean() > 0.3
-    assert (sem.snap_to_palette(style, palette)[was_111] == black).all()
+    assert (snap_to_palette(style, palette)[was_111] == black).all()
 
 
 def test_palette_png_masks_are_read_exactly(semantic_dir):
     path = semantic_dir / "wct2_pyramid_content_mask.png"
     assert Image.open(path).mode == "P"
-    rgb = sem.label_colours(path)
+    rgb = label_colours(path)
     assert rgb.shape == (567, 633, 3)
     colours = {tuple(int(c) for c in col) for col in np.unique(rgb.reshape(-1, 3), axis=0)}
     assert colours == PAIR_LABELS["wct2_pyramid"]
-    palette = sem.find_palette(rgb)
-    assert np.array_equal(palette[sem.snap_to_palette(rgb, palette)], rgb)  # exact colours: snapping is identity
+    palette = find_palette(rgb)
+    assert np.array_equal(palette[snap_to_palette(rgb, palette)], rgb)  # exact colours: snapping is identity
 
 
 def test_parse_palette():
-    assert sem.parse_palette("auto") == "auto"
-    assert np.array_equal(sem.parse_palette("dpst"), sem.DPST_PALETTE)
-    assert sem.parse_palette("#ff0000, 00FF00").tolist() == [[255, 0, 0], [0, 255, 0]]
-    assert sem.parse_palette([(1, 2, 3)]).tolist() == [[1, 2, 3]]
+    assert parse_palette("auto") == "auto"
+    assert np.array_equal(parse_palette("dpst"), DPST_PALETTE)
+    assert parse_palette("#ff0000, 00FF00").tolist() == [[255, 0, 0], [0, 255, 0]]
+    assert parse_palette([(1, 2, 3)]).tolist() == [[1, 2, 3]]
     for bad in ("zz0000", "ff00", [(1, 2)], [(300, 0, 0)]):
         with pytest.raises(ConfigError):
-            sem.parse_palette(bad)
+            parse_palette(bad)
 
 
 # --------------------------------------------------------------------------
@@ -182,34 +189,34 @@ def test_parse_palette():
 
 def test_mask_modes_threshold_and_nearest_resize(tmp_path):
     gray = np.array([[0, 127], [128, 255]], dtype=np.uint8)
-    assert sem.binary_mask(Image.fromarray(gray), (2, 2)).tolist() == [[False, False], [True, True]]
-    big = sem.binary_mask(Image.fromarray(gray), (4, 4))  # NEAREST: blocks, no grey in between
+    assert binary_mask(Image.fromarray(gray), (2, 2)).tolist() == [[False, False], [True, True]]
+    big = binary_mask(Image.fromarray(gray), (4, 4))  # NEAREST: blocks, no grey in between
     assert big.tolist() == [[False] * 4, [False] * 4, [True] * 4, [True] * 4]
     rgb = Image.new("RGB", (4, 4), WHITE)
     rgb.paste(RED, (0, 0, 2, 4))  # red has luma 76: not selected
-    assert sem.binary_mask(rgb, (4, 4))[:, :2].sum() == 0 and sem.binary_mask(rgb, (4, 4))[:, 2:].all()
+    assert binary_mask(rgb, (4, 4))[:, :2].sum() == 0 and binary_mask(rgb, (4, 4))[:, 2:].all()
     rgba = Image.new("RGBA", (4, 4), (255, 255, 255, 255))
     rgba.paste((255, 255, 255, 0), (0, 0, 4, 2))  # transparent top half: alpha is the mask
-    assert sem.binary_mask(rgba, (4, 4)).tolist() == [[False] * 4] * 2 + [[True] * 4] * 2
+    assert binary_mask(rgba, (4, 4)).tolist() == [[False] * 4] * 2 + [[True] * 4] * 2
     Image.fromarray(gray).convert("1").save(tmp_path / "bilevel.png")
-    assert sem.binary_mask(tmp_path / "bilevel.png", (2, 2)).tolist() == [[False, False], [True, True]]
+    assert binary_mask(tmp_path / "bilevel.png", (2, 2)).tolist() == [[False, False], [True, True]]
 
 
 def test_stretched_mask_warns_same_aspect_does_not():
     with pytest.warns(SemanticWarning, match="aspect"):
-        sem.binary_mask(Image.new("L", (40, 40), 255), (80, 40))
+        binary_mask(Image.new("L", (40, 40), 255), (80, 40))
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        assert sem.binary_mask(Image.new("L", (40, 20), 255), (81, 40)).shape == (40, 81)
+        assert binary_mask(Image.new("L", (40, 20), 255), (81, 40)).shape == (40, 81)
 
 
 def test_unreadable_mask_is_a_one_line_image_error(tmp_path):
     (tmp_path / "notes.png").write_text("not an image\n")
     with pytest.raises(ImageError, match="cannot read mask .*not an image") as info:
-        sem.binary_mask(tmp_path / "notes.png", (8, 8))
+        binary_mask(tmp_path / "notes.png", (8, 8))
     assert "\n" not in str(info.value)
     with pytest.raises(ImageError, match="cannot read protect mask .*does not exist"):
-        sem.read_mask_image(tmp_path / "none.png", "protect mask")
+        read_mask_image(tmp_path / "none.png", "protect mask")
 
 
 def test_distance_transform_matches_brute_force():
@@ -217,7 +224,7 @@ def test_distance_transform_matches_brute_force():
     mask = rng.random((30, 41)) < 0.01
     mask[10:14, 5:9] = True
     exact = brute_distance(mask)
-    ours = sem.distance_to_mask(mask, 6)
+    ours = distance_to_mask(mask, 6)
     near = exact <= 6
     assert np.allclose(ours[near], exact[near]) and np.isinf(ours[~near]).all()
 
@@ -225,7 +232,7 @@ def test_distance_transform_matches_brute_force():
 def test_feather_alpha_is_one_inside_zero_beyond_and_smooth_between():
     mask = np.zeros((40, 50), dtype=bool)
     mask[10:25, 12:30] = True
-    alpha = sem.feather_alpha(mask, 6)
+    alpha = feather_alpha(mask, 6)
     distance = brute_distance(mask)
     assert (alpha[mask] == 1).all()
     assert (alpha[distance >= 6] == 0).all()
@@ -233,9 +240,9 @@ def test_feather_alpha_is_one_inside_zero_beyond_and_smooth_between():
     assert ((alpha[band] > 0) & (alpha[band] < 1)).all()
     order = np.argsort(distance[band])
     assert (np.diff(alpha[band][order]) <= 1e-12).all()  # falls with distance
-    assert np.array_equal(sem.feather_alpha(mask, 0), mask.astype(float))
+    assert np.array_equal(feather_alpha(mask, 0), mask.astype(float))
     with pytest.raises(ConfigError, match="feather"):
-        sem.feather_alpha(mask, -1)
+        feather_alpha(mask, -1)
 
 
 # --------------------------------------------------------------------------
@@ -247,37 +254,42 @@ def test_masked_mean_std_by_hand():
     feat = torch.rand(1, 3, 5, 7)
     mask = torch.zeros(1, 1, 5, 7)
     mask[..., 1:4, 2:6] = 1
-    mean, std = sem.masked_mean_std(feat, mask)
+    mean, std = masked_mean_std(feat, mask)
     picked = feat[0][:, mask[0, 0].bool()].double().numpy()  # (C, n)
     assert np.allclose(mean[0].numpy(), picked.mean(axis=1), atol=1e-6)
     assert np.allclose(std[0].numpy(), np.sqrt(picked.var(axis=1) + 1e-5), atol=1e-6)
-    full_mean, full_std = sem.masked_mean_std(feat, torch.ones(1, 1, 5, 7))
+    full_mean, full_std = masked_mean_std(feat, torch.ones(1, 1, 5, 7))
     ref_mean, ref_std = channel_mean_std(feat)
     assert torch.allclose(full_mean, ref_mean, atol=1e-6) and torch.allclose(full_std, ref_std, atol=1e-6)
-    soft = sem.resize_weights(sem.one_hot(np.arange(35).reshape(5, 7) % 3, [0, 1, 2]), (3, 4))
+    soft = resize_masks(one_hot(np.arange(35).reshape(5, 7) % 3, [0, 1, 2]), (3, 4))
     assert torch.allclose(soft.sum(dim=1), torch.ones(1, 3, 4))  # area resizing keeps a partition of unity
 
 
 def test_whole_image_mask_gives_the_plain_style_vector(stylizer, painting):
-    feats = stylizer.encoder(image_to_tensor(painting), stylizer.config.style_layers)
-    plain = stylizer.generator.style_vector(feats)
-    masked = sem.masked_style_vector(stylizer.generator, feats, torch.ones(1, 1, painting.height, painting.width))
-    assert torch.allclose(masked, plain, atol=1e-5)
+    feats = stylizer.engine.encoder(image_to_tensor(painting), stylizer.config.style_layers)
+    plain = stylizer.engine.generator.style_vector(feats)
+    masked = stylizer.engine.generator.style_vector(feats, torch.ones(1, 1, painting.height, painting.width))
+    assert masked.shape == (1, 1, plain.shape[1])
+    assert torch.allclose(masked[:, 0], plain, atol=1e-5)
 
 
 def test_regionwise_forward_reduces_to_the_generator(stylizer, photo, painting):
+    """The one forward with K regions all in the same style is the global forward."""
+    generator = stylizer.engine.generator
     content = image_to_tensor(photo.resize((64, 96)))
-    feat = stylizer.encoder(content, (stylizer.config.content_layer,))[stylizer.config.content_layer]
+    feats = stylizer.engine.encoder(content, generator.taps)
     vector = stylizer.style_vector(painting)
-    expected = stylizer.generator(feat, vector)
+    expected = generator(feats, vector)
     labels = (np.arange(96)[:, None] // 20 + np.arange(64)[None] // 24) % 3
-    weights = sem.one_hot(labels, [0, 1, 2])
-    same = sem.regionwise_forward(stylizer.generator, feat, vector.expand(3, -1), weights, region_norm=False)
+    weights = one_hot(labels, [0, 1, 2])
+    three = vector[:, None].expand(1, 3, -1)
+    same = generator(feats, three, masks=weights, region_norm=False)
     assert torch.allclose(same, expected, atol=1e-4)
-    one = sem.regionwise_forward(stylizer.generator, feat, vector, torch.ones(1, 1, 96, 64), region_norm=True)
+    one = generator(feats, vector[:, None], masks=torch.ones(1, 1, 96, 64), region_norm=True)
     assert torch.allclose(one, expected, atol=1e-4)
-    per_region = sem.regionwise_forward(stylizer.generator, feat, vector.expand(3, -1), weights, region_norm=True)
+    per_region = generator(feats, three, masks=weights, region_norm=True)
     assert not torch.allclose(per_region, expected, atol=1e-3)  # per-region normalisation is not global
+
 
 
 # --------------------------------------------------------------------------
@@ -296,7 +308,7 @@ def test_masked_output_is_input_outside_stylized_inside_and_between_on_the_edge(
     photo = Image.open(semantic_dir / "gogh_portrait_content.jpg").convert("RGB")
     style = semantic_dir / "gogh_portrait_style.jpg"
     size = 96  # the content is resized: the reference is the resized input
-    reference = tensor_to_image(stylizer._as_tensor(photo, size))
+    reference = tensor_to_image(stylizer.engine.read(photo, size))
     full = stylizer.stylize(photo, style, size=size, style_size=96)
     mask = rect_mask(reference.size, (15, 20, 45, 60))
     out = stylizer.stylize(photo, style, size=size, style_size=96, mask=Image.fromarray(mask), feather=6)
@@ -376,23 +388,23 @@ def vector_by_hand(stylizer, feats, mask: np.ndarray) -> torch.Tensor:
         mean = (feat * w).sum(axis=(1, 2)) / w.sum()
         std = np.sqrt(((feat - mean[:, None, None]) ** 2 * w).sum(axis=(1, 2)) / w.sum() + 1e-5)
         stats += [np.log1p(mean), np.log(std)]
-    return stylizer.generator.style_encoder.mlp(torch.from_numpy(np.concatenate(stats)).float()[None])
+    return stylizer.engine.generator.style_encoder.mlp(torch.from_numpy(np.concatenate(stats)).float()[None])
 
 
 @pytest.mark.parametrize("pair", ["gogh_portrait", "wct2_pyramid"])
 def test_per_label_vectors_are_the_style_regions_statistics(stylizer, semantic_dir, pair):
     style_rgb = labels_of(semantic_dir / f"{pair}_style_mask.png")
-    palette = sem.find_palette(labels_of(semantic_dir / f"{pair}_content_mask.png"), style_rgb)
-    style_t = stylizer._as_tensor(semantic_dir / f"{pair}_style.jpg", 96)
+    palette = find_palette(labels_of(semantic_dir / f"{pair}_content_mask.png"), style_rgb)
+    style_t = stylizer.engine.read(semantic_dir / f"{pair}_style.jpg", 96)
     size = (style_t.shape[-1], style_t.shape[-2])
-    style_labels = np.asarray(Image.fromarray(sem.snap_to_palette(style_rgb, palette).astype(np.uint8))
+    style_labels = np.asarray(Image.fromarray(snap_to_palette(style_rgb, palette).astype(np.uint8))
                               .resize(size, Image.NEAREST))
-    feats = stylizer.encoder(style_t, stylizer.config.style_layers)
-    styles = sem.label_style_vectors(stylizer.generator, feats, style_labels, palette)
+    feats = stylizer.engine.encoder(style_t, stylizer.config.style_layers)
+    styles = label_style_vectors(stylizer.engine, style_t, style_labels, palette)
     assert styles.present.all() and len(palette) == len(PAIR_LABELS[pair])
     for k in range(len(palette)):
         expected = vector_by_hand(stylizer, feats, style_labels == k)
-        assert torch.allclose(styles.vectors[k], expected[0], atol=1e-4), sem.colour_name(palette[k])
+        assert torch.allclose(styles.vectors[k], expected[0], atol=1e-4), colour_name(palette[k])
     assert not torch.allclose(styles.vectors[0], styles.vectors[1], atol=1e-3)
 
 
@@ -405,12 +417,12 @@ def test_a_single_label_content_takes_that_labels_vector(stylizer, semantic_dir,
     content_map[:] = BLUE
     out = stylizer.stylize(photo, style, labels=(content_map, style_map), style_size=96)
     style_rgb = labels_of(style_map)
-    palette = sem.find_palette(content_map, style_rgb)
-    style_t = stylizer._as_tensor(style, 96)
-    style_labels = sem.resize_labels(sem.snap_to_palette(style_rgb, palette), (style_t.shape[-1], style_t.shape[-2]))
-    feats = stylizer.encoder(style_t, stylizer.config.style_layers)
+    palette = find_palette(content_map, style_rgb)
+    style_t = stylizer.engine.read(style, 96)
+    style_labels = resize_labels(snap_to_palette(style_rgb, palette), (style_t.shape[-1], style_t.shape[-2]))
+    feats = stylizer.engine.encoder(style_t, stylizer.config.style_layers)
     blue = [tuple(int(c) for c in p) for p in palette].index(BLUE)
-    vector = sem.masked_style_vector(stylizer.generator, feats, sem.one_hot(style_labels, [blue]))
+    vector = stylizer.engine.generator.style_vector(feats, one_hot(style_labels, [blue]))[:, 0]
     expected = as_array(stylizer.stylize(photo, vector))
     assert np.abs(as_array(out) - expected).max() <= 1
     global_out = as_array(stylizer.stylize(photo, style, style_size=96))
@@ -438,12 +450,11 @@ def test_missing_label_falls_back_to_the_global_vector_with_a_warning(stylizer, 
     content_map[30:60] = MAGENTA  # not in the style map
     with pytest.warns(SemanticWarning, match="#ff00ff .*no region in the style"):
         stylizer.stylize(photo, style, labels=(content_map, style_map), style_size=96)
-    style_t = stylizer._as_tensor(style, 96)
-    palette = sem.find_palette(content_map, labels_of(style_map))
-    style_labels = sem.resize_labels(sem.snap_to_palette(labels_of(style_map), palette),
+    style_t = stylizer.engine.read(style, 96)
+    palette = find_palette(content_map, labels_of(style_map))
+    style_labels = resize_labels(snap_to_palette(labels_of(style_map), palette),
                                      (style_t.shape[-1], style_t.shape[-2]))
-    feats = stylizer.encoder(style_t, stylizer.config.style_layers)
-    styles = sem.label_style_vectors(stylizer.generator, feats, style_labels, palette)
+    styles = label_style_vectors(stylizer.engine, style_t, style_labels, palette)
     magenta = [tuple(int(c) for c in p) for p in palette].index(MAGENTA)
     assert not styles.present[magenta]
     assert torch.equal(styles.vectors[magenta], styles.global_vector[0])
@@ -452,23 +463,23 @@ def test_missing_label_falls_back_to_the_global_vector_with_a_warning(stylizer, 
 
 def test_labels_need_one_style_image(stylizer, photo, painting, other_painting, semantic_dir):
     labels = (semantic_dir / "gogh_portrait_content_mask.png", semantic_dir / "gogh_portrait_style_mask.png")
-    with pytest.raises(ConfigError, match="one style image"):
+    with pytest.raises(ConfigError, match="one image"):
         stylizer.stylize(photo, [(painting, 1), (other_painting, 1)], labels=labels)
     with pytest.raises(ConfigError, match="style image itself"):
         stylizer.stylize(photo, stylizer.style_vector(painting), labels=labels)
 
 
 def test_label_match_of_the_style_itself_is_all_matched(stylizer, semantic_dir):
-    style_t = stylizer._as_tensor(semantic_dir / "gogh_portrait_style.jpg", 96)
+    style_t = stylizer.engine.read(semantic_dir / "gogh_portrait_style.jpg", 96)
     rgb = labels_of(semantic_dir / "gogh_portrait_style_mask.png")
-    palette = sem.find_palette(rgb)
-    labels = sem.resize_labels(sem.snap_to_palette(rgb, palette), (style_t.shape[-1], style_t.shape[-2]))
-    matches = sem.label_match(stylizer.encoder, stylizer.config.style_layers, style_t, labels, style_t, labels,
+    palette = find_palette(rgb)
+    labels = resize_labels(snap_to_palette(rgb, palette), (style_t.shape[-1], style_t.shape[-2]))
+    matches = label_match(stylizer.engine.encoder, stylizer.config.style_layers, style_t, labels, style_t, labels,
                               palette)
     assert len(matches) == 4 and all(m.matched and m.own < 1e-6 for m in matches)
     # content labels permuted: every region now sits under another label's name
     permuted = (labels + 1) % len(palette)
-    matches = sem.label_match(stylizer.encoder, stylizer.config.style_layers, style_t, permuted, style_t, labels,
+    matches = label_match(stylizer.engine.encoder, stylizer.config.style_layers, style_t, permuted, style_t, labels,
                               palette)
     assert not any(m.matched for m in matches)
 
@@ -478,14 +489,14 @@ def test_refine_pulls_each_region_towards_its_style_region(stylizer, semantic_di
     cut every label's distance to its own style region."""
     labels = (semantic_dir / "gogh_portrait_content_mask.png", semantic_dir / "gogh_portrait_style_mask.png")
     style = semantic_dir / "gogh_portrait_style.jpg"
-    palette = sem.find_palette(labels_of(labels[0]), labels_of(labels[1]))
-    content_labels = sem.resize_labels(sem.snap_to_palette(labels_of(labels[0]), palette), photo.size)
-    style_t = stylizer._as_tensor(style, 64)
-    style_labels = sem.resize_labels(sem.snap_to_palette(labels_of(labels[1]), palette),
+    palette = find_palette(labels_of(labels[0]), labels_of(labels[1]))
+    content_labels = resize_labels(snap_to_palette(labels_of(labels[0]), palette), photo.size)
+    style_t = stylizer.engine.read(style, 64)
+    style_labels = resize_labels(snap_to_palette(labels_of(labels[1]), palette),
                                      (style_t.shape[-1], style_t.shape[-2]))
 
     def own_distances(img):
-        return [m.own for m in sem.label_match(stylizer.encoder, stylizer.config.style_layers, image_to_tensor(img),
+        return [m.own for m in label_match(stylizer.engine.encoder, stylizer.config.style_layers, image_to_tensor(img),
                                                content_labels, style_t, style_labels, palette)]
 
     draft = stylizer.stylize(photo, style, labels=labels, style_size=64)
@@ -499,9 +510,10 @@ def test_refine_pulls_each_region_towards_its_style_region(stylizer, semantic_di
 
 
 def test_refine_needs_label_matched_transfer(stylizer, photo, painting):
-    with pytest.raises(ConfigError, match="label maps or --auto-regions"):
+    with pytest.raises(ConfigError, match=r"refine works on label-matched transfer; give label maps \(labels\) or "
+                                          r"auto_regions"):
         stylizer.stylize(photo, painting, refine=5)
-    with pytest.raises(ConfigError, match="--refine"):
+    with pytest.raises(ConfigError, match="refine must be a whole number"):
         stylizer.stylize(photo, painting, auto_regions=2, refine=-1)
 
 
@@ -513,22 +525,22 @@ def test_kmeans_finds_separated_clusters():
     gen = torch.Generator().manual_seed(1)
     centres = torch.tensor([[0.0, 0.0, 0.0], [5.0, 0.0, 0.0], [0.0, 5.0, 5.0]])
     points = torch.cat([c + 0.1 * torch.randn(50, 3, generator=gen) for c in centres])
-    found = sem.kmeans(points, 3, seed=0)
+    found = kmeans(points, 3, seed=0)
     nearest = torch.cdist(centres, found).min(dim=1).values
     assert (nearest < 0.1).all()
-    assert torch.equal(found, sem.kmeans(points, 3, seed=0))  # deterministic
+    assert torch.equal(found, kmeans(points, 3, seed=0))  # deterministic
 
 
 def test_match_clusters_maximises_total_score_one_to_one():
     content = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
     style = torch.tensor([[0.0, 1.0], [1.0, 1.1], [1.0, 0.0]])
     places = np.full((3, 2), 0.5)
-    pairing, similarity = sem.match_clusters(content, style, places, places)
+    pairing, similarity = match_clusters(content, style, places, places)
     assert pairing.tolist() == [2, 0, 1]
     assert np.allclose(similarity[:2], 1.0)
     # equal features: where the regions sit decides (top pairs with top)
     same = torch.ones(2, 2)
-    pairing, _ = sem.match_clusters(same, same, np.array([[0.5, 0.1], [0.5, 0.9]]), np.array([[0.5, 0.8], [0.5, 0.2]]))
+    pairing, _ = match_clusters(same, same, np.array([[0.5, 0.1], [0.5, 0.9]]), np.array([[0.5, 0.8], [0.5, 0.2]]))
     assert pairing.tolist() == [1, 0]
 
 
@@ -554,7 +566,7 @@ def test_auto_regions_pair_regions_by_what_they_look_like(stylizer, textures):
     though it sits on the other side."""
     a, b = textures
     content, style = _two_textures(a, b), _two_textures(b, a)
-    found = sem.auto_label_maps(stylizer, content, style, 2)
+    found = stylizer.auto_regions(content, style, 2)
     assert found.content.shape == (64, 96, 3) and found.style.shape == (64, 96, 3)
     colours = {tuple(int(v) for v in c) for c in found.palette}
     assert len(colours) == 2
@@ -570,7 +582,7 @@ def test_auto_regions_pair_regions_by_what_they_look_like(stylizer, textures):
 
 
 def test_stylize_auto_regions_is_label_matched_transfer_with_the_found_maps(stylizer, photo, painting):
-    found = sem.auto_label_maps(stylizer, photo, painting, 3, style_size=96)
+    found = stylizer.auto_regions(photo, painting, 3, style_size=96)
     auto = stylizer.stylize(photo, painting, auto_regions=3, style_size=96)
     explicit = stylizer.stylize(photo, painting, labels=(found.content, found.style), palette=found.palette,
                                 style_size=96)
@@ -581,7 +593,7 @@ def test_stylize_auto_regions_is_label_matched_transfer_with_the_found_maps(styl
 
 @pytest.mark.parametrize("k", [1, 9, 2.5])
 def test_auto_regions_out_of_range_is_refused(stylizer, photo, painting, k):
-    with pytest.raises(ConfigError, match="auto-regions"):
+    with pytest.raises(ConfigError, match="auto_regions must be a whole number from 2 to 8"):
         stylizer.stylize(photo, painting, auto_regions=k)
 
 
@@ -663,7 +675,7 @@ def test_cli_auto_regions_saves_label_maps_that_reproduce_the_output(model_dir, 
 
 @pytest.mark.parametrize("extra,needle", [
     (["--auto-regions", "12"], "from 2 to 8"),
-    (["--refine", "5"], "label maps or --auto-regions"),
+    (["--refine", "5"], "give label maps (--content-labels/--style-labels) or --auto-regions"),
     (["--save-labels", "{f}/maps"], "--auto-regions K"),
     (["--auto-regions", "3", "--content-labels", "{f}/left.png", "--style-labels", "{f}/left.png"], "not both"),
     (["--mask", "{f}/notes.png"], "cannot read mask"),
@@ -714,14 +726,14 @@ def _acceptance_matches(stylizer, semantic_dir, pair, refine):
     photo = Image.open(photo_path if photo_path.exists() else content_map).convert("RGB")
     photo.thumbnail((128, 128))
     out = stylizer.stylize(photo, style_path, labels=(content_map, style_map), style_size=128, refine=refine)
-    palette = sem.find_palette(labels_of(content_map), labels_of(style_map))
-    content_labels = sem.label_indices(labels_of(content_map), palette, out.size)
-    style_t = stylizer._as_tensor(style_path, 128)
-    style_labels = sem.label_indices(labels_of(style_map), palette, (style_t.shape[-1], style_t.shape[-2]))
-    matches = sem.label_match(stylizer.encoder, layers, image_to_tensor(out), content_labels, style_t, style_labels,
+    palette = find_palette(labels_of(content_map), labels_of(style_map))
+    content_labels = label_indices(labels_of(content_map), palette, out.size)
+    style_t = stylizer.engine.read(style_path, 128)
+    style_labels = label_indices(labels_of(style_map), palette, (style_t.shape[-1], style_t.shape[-2]))
+    matches = label_match(stylizer.engine.encoder, layers, image_to_tensor(out), content_labels, style_t, style_labels,
                               palette)
     assert matches
-    return [f"{sem.colour_name(m.colour)}: own {m.own:.2f}, nearest {sem.colour_name(m.nearest)} "
+    return [f"{colour_name(m.colour)}: own {m.own:.2f}, nearest {colour_name(m.nearest)} "
             f"{m.nearest_distance:.2f}" for m in matches if not m.matched]
 
 

@@ -9,7 +9,9 @@ from PIL import Image
 
 from semstyle.errors import ConfigError, WeightsError
 from semstyle.io import image_to_tensor
-from semstyle.stylize import Stylizer, fit_size, pad_for_network, parse_style_arg, preserve_color
+from semstyle.stylizer import Stylizer
+from semstyle.pipeline.prepare import fit_size, pad_for_network, preserve_color
+from semstyle.cli.stylize import parse_style_arg
 
 from .helpers import data_dir
 from .models_fixture import tiny_model_dir
@@ -44,14 +46,14 @@ def test_size_caps_the_longer_side(stylizer, photo, painting):
 
 def test_strength_interpolates_style_vectors(stylizer, photo, painting):
     stylizer = Stylizer(stylizer.model_path, device="cpu", precision="fp32", border_margin=0)
-    content = stylizer._as_tensor(photo.resize((96, 64)), None)  # no padding: same features both ways
+    content = stylizer.engine.read(photo.resize((96, 64)), None)  # no padding: same features both ways
     style_vec = stylizer.style_vector(painting)
-    own_vec = stylizer.generator.style_vector(stylizer.encoder(content, stylizer.config.style_layers))
-    zero = stylizer.stylize_tensor(content, style_vec, 0.0)
-    half = stylizer.stylize_tensor(content, style_vec, 0.5)
-    full = stylizer.stylize_tensor(content, style_vec, 1.0)
-    own = stylizer.stylize_tensor(content, own_vec, 1.0)
-    mid = stylizer.stylize_tensor(content, 0.5 * style_vec + 0.5 * own_vec, 1.0)
+    own_vec = stylizer.engine.generator.style_vector(stylizer.engine.encoder(content, stylizer.config.style_layers))
+    zero = stylizer.engine.stylize(content, style_vec, strength=0.0, border_margin=0)
+    half = stylizer.engine.stylize(content, style_vec, strength=0.5, border_margin=0)
+    full = stylizer.engine.stylize(content, style_vec, strength=1.0, border_margin=0)
+    own = stylizer.engine.stylize(content, own_vec, strength=1.0, border_margin=0)
+    mid = stylizer.engine.stylize(content, 0.5 * style_vec + 0.5 * own_vec, strength=1.0, border_margin=0)
     assert torch.allclose(zero, own, atol=1e-5)
     assert torch.allclose(half, mid, atol=1e-5)
     assert not torch.allclose(zero, full, atol=1e-3)
@@ -91,28 +93,30 @@ def test_preserve_color_keeps_content_chroma(stylizer, photo, painting):
 
 
 def test_missing_default_model_says_what_to_do(monkeypatch, tmp_path):
-    import semstyle.stylize as stylize
+    import semstyle.pipeline.engine as engine
 
-    monkeypatch.setattr(stylize, "default_model_path", lambda: tmp_path / "absent")
+    monkeypatch.setattr(engine, "default_model_path", lambda: tmp_path / "absent")
     with pytest.raises(WeightsError, match="semstyle train"):
         Stylizer(device="cpu")
 
 
 def test_run_directory_means_latest_checkpoint(tmp_path, photo, painting):
-    from semstyle.checkpoints import atomic_save_safetensors, checkpoint_path, prefixed
+    from semstyle.tensorfile import write_tensors
+    from semstyle.checkpoints import checkpoint_path, prefixed
     from semstyle.config import to_dict
-    from semstyle.models import Generator
+    from semstyle.nn.generator import Generator
     import json
     from .models_fixture import TINY_MODEL
 
     for step, seed in ((1, 1), (2, 2)):
         torch.manual_seed(seed)
         g = Generator(TINY_MODEL)
-        atomic_save_safetensors(prefixed("generator", g.state_dict()), checkpoint_path(tmp_path, step),
-                                {"format": "semstyle-checkpoint", "step": str(step),
-                                 "model_config": json.dumps(to_dict(TINY_MODEL))})
+        checkpoint_path(tmp_path, step).parent.mkdir(parents=True, exist_ok=True)
+        write_tensors(prefixed("generator", g.state_dict()), checkpoint_path(tmp_path, step),
+                      {"format": "semstyle-checkpoint", "step": str(step),
+                       "model_config": json.dumps(to_dict(TINY_MODEL))})
     loaded = Stylizer(tmp_path, device="cpu", precision="fp32")
-    assert torch.equal(loaded.generator.decoder.to_rgb[1].weight, g.decoder.to_rgb[1].weight)
+    assert torch.equal(loaded.engine.generator.decoder.to_rgb[1].weight, g.decoder.to_rgb[1].weight)
 
 
 def test_shipped_default_model_stylizes_a_photo(photo, painting):
@@ -175,13 +179,13 @@ def test_bfloat16_precision_is_close_to_float32(stylizer, tmp_path_factory):
     photo = torch.rand(1, 3, 40, 56)
     vector = stylizer.style_vector(Image.fromarray((np.random.default_rng(0).random((48, 48, 3)) * 255)
                                                    .astype(np.uint8)))
-    exact, approx = stylizer.stylize_tensor(photo, vector), fast.stylize_tensor(photo, vector)
+    exact, approx = stylizer.engine.stylize(photo, vector), fast.engine.stylize(photo, vector)
     assert approx.dtype == torch.float32 and approx.shape == exact.shape
     assert (approx - exact).abs().mean() < 2 / 255 and not torch.equal(approx, exact)
 
 
 def test_precision_names():
-    from semstyle.stylize import resolve_precision
+    from semstyle.devices import resolve_precision
 
     assert resolve_precision("fp32", torch.device("cpu")) == torch.float32
     assert resolve_precision("bf16", torch.device("cpu")) == torch.bfloat16

@@ -14,10 +14,14 @@ import pytest
 import torch
 
 from semstyle import checkpoints as ckpt
+from semstyle.tensorfile import read_tensors
 from semstyle.config import LossConfig, ModelConfig, TrainConfig
 from semstyle.errors import ConfigError
-from semstyle.models import Generator, MultiScaleDiscriminator
-from semstyle.train import EMA, ImageBank, train, validate
+from semstyle.nn.generator import Generator
+from semstyle.nn.discriminator import MultiScaleDiscriminator
+from semstyle.train.trainer import EMA, validate
+from semstyle.train.data import ImageBank
+from semstyle.train.loop import train
 
 from .helpers import data_dir, make_image_folder
 
@@ -41,7 +45,7 @@ def tiny_config(folders, out: Path, steps: int, **changes) -> TrainConfig:
 
 
 def generator_state(path: Path) -> dict[str, torch.Tensor]:
-    tensors, _ = ckpt.read_safetensors(path)
+    tensors, _ = read_tensors(path)
     return ckpt.unprefixed("generator", tensors)
 
 
@@ -98,7 +102,7 @@ def test_no_adversarial_ablation_trains_no_discriminator(folders, tmp_path):
     torch.manual_seed(0)  # D as the Trainer initialises it: seed, then G, then D
     Generator(TINY_MODEL)
     initial = MultiScaleDiscriminator(TINY_MODEL)
-    trained = ckpt.unprefixed("discriminator", ckpt.read_safetensors(last)[0])
+    trained = ckpt.unprefixed("discriminator", read_tensors(last)[0])
     for key, value in initial.state_dict().items():
         assert torch.equal(value, trained[key]), key
 
@@ -129,7 +133,7 @@ def test_ema_weights_are_checkpointed_resumed_and_exported(folders, tmp_path):
     straight = train(tiny_config(folders, tmp_path / "a", 4, ema_decay=0.9), progress=False)
     train(tiny_config(folders, tmp_path / "b", 2, ema_decay=0.9), progress=False)
     resumed = train(tiny_config(folders, tmp_path / "b", 4, ema_decay=0.9), resume=True, progress=False)
-    a, b = (ckpt.unprefixed(ckpt.EMA_PREFIX, ckpt.read_safetensors(p)[0]) for p in (straight, resumed))
+    a, b = (ckpt.unprefixed(ckpt.EMA_PREFIX, read_tensors(p)[0]) for p in (straight, resumed))
     assert a.keys() == generator_state(straight).keys()
     for key in a:
         assert torch.equal(a[key], b[key]), key
@@ -145,7 +149,7 @@ def test_ema_weights_are_checkpointed_resumed_and_exported(folders, tmp_path):
 def test_existing_run_is_not_overwritten_without_resume(folders, tmp_path):
     train(tiny_config(folders, tmp_path / "run", 2), progress=False)
     before = ckpt.latest_checkpoint(tmp_path / "run").read_bytes()
-    with pytest.raises(ConfigError, match="--resume"):
+    with pytest.raises(ConfigError, match="already holds checkpoints; resume"):
         train(tiny_config(folders, tmp_path / "run", 4), progress=False)
     assert ckpt.latest_checkpoint(tmp_path / "run").read_bytes() == before
 
@@ -197,12 +201,12 @@ def test_sigkill_then_resume_finishes(folders, tmp_path):
     _wait_for_checkpoint(run, proc)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    killed_at = int(ckpt.read_safetensors(ckpt.latest_checkpoint(run))[1]["step"])
+    killed_at = int(read_tensors(ckpt.latest_checkpoint(run))[1]["step"])
     assert killed_at < 200
     result = subprocess.run(_cli_train(folders, run, killed_at + 2, "--resume"), capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert not list((run / "checkpoints").glob(".*.tmp"))  # a write cut by the kill is cleaned up
-    _, metadata = ckpt.read_safetensors(ckpt.latest_checkpoint(run))
+    _, metadata = read_tensors(ckpt.latest_checkpoint(run))
     assert int(metadata["step"]) == killed_at + 2
 
 
@@ -229,6 +233,6 @@ def test_ddp_with_two_cpu_processes(folders, tmp_path):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
-    _, metadata = ckpt.read_safetensors(ckpt.latest_checkpoint(run))
+    _, metadata = read_tensors(ckpt.latest_checkpoint(run))
     assert metadata["step"] == "2"
     assert len((run / "log.jsonl").read_text().splitlines()) == 2  # only rank 0 logs

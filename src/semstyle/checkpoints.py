@@ -5,62 +5,30 @@ holds generator, discriminator and both optimizer states as tensors, and the
 step, configs and optimizer hyper-parameters as JSON metadata, so ``--resume``
 continues exactly. A *model* is what inference needs: the generator's tensors
 plus its ``ModelConfig`` (``model.safetensors`` + ``config.json``, also
-embedded in the file's metadata). Every file is written to a temporary name
-and renamed, so a crash never leaves a half-written checkpoint.
+embedded in the file's metadata). Every file is written atomically
+(:mod:`semstyle.files`), and an exported model folder appears whole or not at all.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import SafetensorError, safe_open
-from safetensors.torch import save_file
 
 from .config import ModelConfig, from_dict, to_dict
-from .errors import WeightsError
-from .models import Generator
+from .errors import ConfigError, WeightsError
+from .files import atomic_write_text, describe_os_error, umask
+from .nn.generator import Generator
+from .tensorfile import non_finite_tensors, read_tensors, write_tensors
 
 CHECKPOINT_DIR = "checkpoints"
 MODEL_FILE = "model.safetensors"
-
-
-def atomic_save_safetensors(tensors: dict[str, torch.Tensor], path: Path, metadata: dict[str, str]) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, tmp, metadata=metadata)
-        with open(tmp, "rb") as handle:
-            os.fsync(handle.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; model files are meant to be shared
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def read_safetensors(path: Path, prefix: str = "") -> tuple[dict[str, torch.Tensor], dict[str, str]]:
-    """Tensors (only those whose names start with ``prefix``) and metadata."""
-    try:
-        with safe_open(str(path), framework="pt") as handle:
-            names = [k for k in handle.keys() if k.startswith(prefix)]
-            return {k: handle.get_tensor(k) for k in names}, dict(handle.metadata() or {})
-    except (SafetensorError, OSError, ValueError) as exc:
-        raise WeightsError(f"cannot read model file {path}: {str(exc).splitlines()[0]}") from None
-
+CONFIG_FILE = "config.json"
 
 def prefixed(prefix: str, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return {f"{prefix}.{k}": v for k, v in state.items()}
@@ -99,6 +67,13 @@ def checkpoint_path(run_dir: Path, step: int) -> Path:
     return Path(run_dir) / CHECKPOINT_DIR / f"step_{step:07d}.safetensors"
 
 
+def write_checkpoint(tensors: dict[str, torch.Tensor], run_dir: Path, step: int, metadata: dict[str, str]) -> Path:
+    """Write one training checkpoint atomically (its folder is created)."""
+    path = checkpoint_path(run_dir, step)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return write_tensors(tensors, path, metadata)
+
+
 def checkpoint_step(path: Path) -> int:
     """The step of a :func:`checkpoint_path` file, from its name."""
     return int(Path(path).stem.removeprefix("step_"))
@@ -127,19 +102,46 @@ def prune_checkpoints(run_dir: Path, keep: int) -> None:
 
 
 def export_model(generator: Generator, out_dir: Path, half: bool = False, info: dict[str, str] | None = None) -> Path:
-    """Write ``out_dir/model.safetensors`` + ``out_dir/config.json`` for inference."""
+    """Write ``out_dir/model.safetensors`` + ``out_dir/config.json`` for inference.
+
+    A new folder is staged next to ``out_dir`` and renamed into place, so a
+    failure (full disk, Ctrl-C) leaves no folder at all; an existing model
+    folder gets each file replaced atomically. Any other existing path is refused."""
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    _check_export_target(out_dir)
     state = generator.state_dict()
     if half:
         state = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
-    model_json = json.dumps(to_dict(generator.config))
-    metadata = {"format": "semstyle-model", "model_config": model_json, **(info or {})}
-    path = atomic_save_safetensors(prefixed("generator", state), out_dir / MODEL_FILE, metadata)
-    config_tmp = out_dir / ".config.json.tmp"
-    config_tmp.write_text(json.dumps({"model": to_dict(generator.config), **(info or {})}, indent=2) + "\n")
-    os.replace(config_tmp, out_dir / "config.json")
-    return path
+    metadata = {"format": "semstyle-model", "model_config": json.dumps(to_dict(generator.config)), **(info or {})}
+    config_text = json.dumps({"model": to_dict(generator.config), **(info or {})}, indent=2) + "\n"
+    try:
+        out_dir.parent.mkdir(parents=True, exist_ok=True)
+        if out_dir.is_dir():
+            write_tensors(prefixed("generator", state), out_dir / MODEL_FILE, metadata)
+            atomic_write_text(out_dir / CONFIG_FILE, config_text)
+            return out_dir / MODEL_FILE
+        stage = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}.", suffix=".tmp"))
+        try:
+            write_tensors(prefixed("generator", state), stage / MODEL_FILE, metadata)
+            atomic_write_text(stage / CONFIG_FILE, config_text)
+            os.chmod(stage, 0o777 & ~umask())
+            os.rename(stage, out_dir)
+        finally:
+            shutil.rmtree(stage, ignore_errors=True)
+    except OSError as exc:
+        raise WeightsError(f"cannot write model folder {out_dir}: {describe_os_error(exc)}") from None
+    return out_dir / MODEL_FILE
+
+
+def _check_export_target(out_dir: Path) -> None:
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ConfigError(f"cannot export to {out_dir}: a file of that name exists; choose a new folder")
+    if out_dir.is_dir() and any(out_dir.iterdir()) and not (out_dir / MODEL_FILE).is_file():
+        raise ConfigError(f"cannot export to {out_dir}: the folder is not empty and holds no {MODEL_FILE}; "
+                          f"choose a new folder")
+    parent = out_dir.parent
+    if parent.exists() and not parent.is_dir():
+        raise ConfigError(f"cannot export to {out_dir}: {parent} is not a folder")
 
 
 def average_generators(files: list[Path], device: str | torch.device = "cpu") -> tuple[Generator, dict[str, str]]:
@@ -189,20 +191,41 @@ def load_generator(path: str | Path, device: str | torch.device = "cpu") -> tupl
     model to use; ``metadata["weights"]`` then says ``"ema"``."""
     file = resolve_model_file(path)
     # a checkpoint also holds D and optimizers: read only the generator tensors to use
-    tensors, metadata = read_safetensors(file, prefix=EMA_PREFIX + ".")
+    tensors, metadata = read_tensors(file, prefix=EMA_PREFIX + ".")
     if tensors:
         tensors, metadata = prefixed("generator", unprefixed(EMA_PREFIX, tensors)), {**metadata, "weights": "ema"}
     else:
-        tensors, metadata = read_safetensors(file, prefix="generator.")
-    config_text = metadata.get("model_config")
-    if config_text is None and (file.parent / "config.json").is_file():
-        config_text = json.dumps(json.loads((file.parent / "config.json").read_text())["model"])
-    if config_text is None:
-        raise WeightsError(f"{file} has no model configuration; it is not a semstyle model")
-    generator = Generator(from_dict(ModelConfig, json.loads(config_text)))
+        tensors, metadata = read_tensors(file, prefix="generator.")
+    generator = Generator(_model_config(file, metadata))
     state = {k: v.float() for k, v in unprefixed("generator", tensors).items()}
+    broken = non_finite_tensors(state)
+    if broken:
+        raise WeightsError(f"{file} holds NaN or infinite weights ({len(broken)} tensors, e.g. {broken[0]}); "
+                           f"the training run diverged or the file is damaged")
     try:
         generator.load_state_dict(state)
     except RuntimeError as exc:
         raise WeightsError(f"{file} does not fit its configuration: {str(exc).splitlines()[0]}") from None
     return generator.to(device).eval(), metadata
+
+
+def _model_config(file: Path, metadata: dict[str, str]) -> ModelConfig:
+    """The model's configuration: embedded in the file, else its folder's config.json."""
+    text, source = metadata.get("model_config"), f"{file} (embedded model_config)"
+    if text is None:
+        config_path = file.parent / CONFIG_FILE
+        if not config_path.is_file():
+            raise WeightsError(f"{file} has no model configuration (none embedded, no {CONFIG_FILE} beside it); "
+                               f"it is not a semstyle model")
+        source = str(config_path)
+        try:
+            data = json.loads(config_path.read_text())
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise WeightsError(f"cannot read {config_path}: not valid JSON ({str(exc).splitlines()[0]})") from None
+        if not isinstance(data, dict) or not isinstance(data.get("model"), dict):
+            raise WeightsError(f"{config_path} has no \"model\" section; it is not a semstyle model config")
+        text = json.dumps(data["model"])
+    try:
+        return from_dict(ModelConfig, json.loads(text))
+    except (json.JSONDecodeError, ConfigError, TypeError, ValueError) as exc:
+        raise WeightsError(f"bad model configuration in {source}: {str(exc).splitlines()[0]}") from None

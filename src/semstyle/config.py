@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from .errors import ConfigError
+from .files import atomic_write_text
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -163,5 +164,6 @@ def apply_override(data: dict[str, Any], assignment: str) -> None:
     node[leaf] = value
 
 
-def save_json(config: Any, path: Path) -> None:
-    path.write_text(json.dumps(to_dict(config), indent=2) + "\n")
+def save_json(config: Any, path: Path) -> Path:
+    """Write a config next to the checkpoints it made, atomically."""
+    return atomic_write_text(path, json.dumps(to_dict(config), indent=2) + "\n")

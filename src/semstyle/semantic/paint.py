@@ -28,7 +28,7 @@ Choices, and why:
 * **L-BFGS** (:func:`semstyle.optimize.lbfgs`), with progress, and Ctrl-C
   stopping early with the picture so far.
 * A label of the doodle that the painting lacks takes the whole painting's
-  statistics, with a :class:`~semstyle.semantic.SemanticWarning`.
+  statistics, with a :class:`~semstyle.semantic.masks.SemanticWarning`.
 """
 
 from __future__ import annotations
@@ -43,13 +43,17 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from .encoders import VGGEncoder
-from .errors import ConfigError
-from .io import tensor_to_image
-from .optimize import lbfgs
-from .semantic import (MaskLike, choose_palette, label_colours, label_indices, one_hot, present_labels,
-                       resize_labels, resize_weights, snap_to_palette, warn_missing_labels)
-from .stylize import MIN_SIDE, fit_size, image_tensor
+from ..errors import OptionError
+from ..io.tensors import tensor_to_image
+from ..nn.stats import resize_masks
+from ..nn.vgg import VGGEncoder
+from ..optimize import lbfgs
+from ..pipeline.options import DEFAULT_STYLE_SIZE, MIN_SIDE, MaskLike, check_count, check_side
+from ..pipeline.prepare import fit_size, image_tensor
+from ..weights import load_encoder
+from .labels import choose_palette, label_indices, one_hot, present_labels, resize_labels, snap_to_palette, \
+    warn_missing_labels
+from .masks import label_colours
 
 PAINT_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 """Where texture is matched: fine strokes (relu1_1) up to larger motifs (relu5_1)."""
@@ -61,7 +65,6 @@ DEFAULT_STEPS = 100
 """L-BFGS iterations per level."""
 
 DEFAULT_LEVELS = 2
-DEFAULT_STYLE_SIZE = 512
 INIT_NOISE = 0.05
 """Std of the noise added to the colour fill: texture grows from it."""
 
@@ -107,7 +110,7 @@ class DoodleLoss:
         with torch.no_grad():
             feats = encoder(style, self.layers)
             self.targets = {
-                t: [masked_gram(feats[t], resize_weights(style_weights[:, k:k + 1], feats[t].shape[-2:]))
+                t: [masked_gram(feats[t], resize_masks(style_weights[:, k:k + 1], feats[t].shape[-2:]))
                     for k in range(style_weights.shape[1])]
                 for t in self.layers}
         self.norms = {t: [g.pow(2).sum() + 1e-12 for g in grams] for t, grams in self.targets.items()}
@@ -116,7 +119,7 @@ class DoodleLoss:
         feats = self.encoder(image, self.layers)
         terms = []
         for t in self.layers:
-            weights = resize_weights(self.doodle_weights, feats[t].shape[-2:])
+            weights = resize_masks(self.doodle_weights, feats[t].shape[-2:])
             for k, (target, norm) in enumerate(zip(self.targets[t], self.norms[t])):
                 gram = masked_gram(feats[t], weights[:, k:k + 1])
                 terms.append((gram - target).pow(2).sum() / norm)
@@ -135,11 +138,20 @@ def colour_fill(doodle_labels: np.ndarray, style: torch.Tensor, style_labels: np
     return colours[torch.from_numpy(doodle_labels)].permute(2, 0, 1)[None].contiguous()
 
 
+def check_inputs(size: int | None, style_size: int, steps: int, levels: int) -> None:
+    """Every number of :func:`paint`, checked before any work."""
+    check_side("size", size, allow_none=True)
+    check_side("style_size", style_size)
+    check_count("steps", steps, 1, 100_000)
+    check_count("levels", levels, 1, 8)
+
+
 def _read_doodle(doodle: MaskLike, size: int | None) -> np.ndarray:
     rgb = label_colours(doodle, "doodle")
     width, height = fit_size(rgb.shape[1], rgb.shape[0], size)
     if min(width, height) < MIN_SIDE:
-        raise ConfigError(f"the doodle would be {width}x{height}; the shorter side must be at least {MIN_SIDE} px")
+        raise OptionError("size", f"would make the doodle {width}x{height}; its shorter side must be at least "
+                                  f"{MIN_SIDE} px")
     if (width, height) != (rgb.shape[1], rgb.shape[0]):
         rgb = np.asarray(Image.fromarray(rgb).resize((width, height), Image.NEAREST))
     return rgb
@@ -158,17 +170,14 @@ def paint(doodle: MaskLike, style: Any, style_labels: MaskLike, *, palette: Any 
     each iteration, counting on across levels. A KeyboardInterrupt stops the
     optimisation early and returns the picture so far (``interrupted`` is set).
     """
-    if steps < 1:
-        raise ConfigError(f"--steps must be at least 1, got {steps}")
-    if levels < 1:
-        raise ConfigError(f"--levels must be at least 1, got {levels}")
+    check_inputs(size, style_size, steps, levels)
     start = time.perf_counter()
     device = torch.device(device)
     doodle_labels, style_t, style_labels_t, colours, present = _read_inputs(doodle, style, style_labels, palette,
                                                                             size, style_size)
     style_weights = torch.cat([one_hot(style_labels_t, [k]) if present[k]
                                else torch.ones(1, 1, *style_labels_t.shape) for k in range(len(colours))], dim=1)
-    encoder = (encoder or VGGEncoder.pretrained()).to(device)
+    encoder = (encoder or load_encoder()).to(device)
     image = colour_fill(doodle_labels, style_t, style_labels_t, present)
     image = image + INIT_NOISE * torch.randn(image.shape, generator=torch.Generator().manual_seed(seed))
     losses: list[float] = []
@@ -197,7 +206,7 @@ def _read_inputs(doodle: MaskLike, style: Any, style_labels: MaskLike, palette: 
     label indices at its size, the palette, which labels the style has)."""
     doodle_rgb = _read_doodle(doodle, size)
     style_rgb = label_colours(style_labels, "style label map")
-    style_t = image_tensor(style, style_size)
+    style_t = image_tensor(style, style_size, "style_size")
     colours = choose_palette(palette, doodle_rgb, style_rgb)
     doodle_labels = snap_to_palette(doodle_rgb, colours)
     style_labels_t = label_indices(style_rgb, colours, (style_t.shape[-1], style_t.shape[-2]))

@@ -1,9 +1,9 @@
-"""Adversarial training of the style-transfer generator.
+"""One training step and the state around it: models, optimizers, EMA, checkpoints.
 
 One step (see :meth:`Trainer.train_step`):
 
 1. VGG features of a batch of content photos and a batch of paintings.
-2. Generator stylizes the photos with the paintings' style vectors.
+2. The generator's one forward pass stylizes the photos with the paintings' style vectors.
 3. Discriminator update: paintings are real, stylized photos are fake.
 4. Generator update: content + style + adversarial (+ style code, identity,
    TV) losses.
@@ -20,84 +20,27 @@ import copy
 import json
 import math
 import os
-import signal
-import sys
-import time
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 import torch
 import torch.distributed as dist
-import torch.nn.functional as F
-from PIL import Image
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
-from . import checkpoints as ckpt
-from . import losses
-from .config import TrainConfig, from_dict, save_json, to_dict
-from .encoders import VGGEncoder
-from .errors import ConfigError, ImageError
-from .io import image_to_tensor, list_images, load_image, save_image, tensor_to_image
-from .models import Generator, MultiScaleDiscriminator
+from .. import checkpoints as ckpt
+from ..config import LossConfig, TrainConfig, to_dict
+from ..devices import pick_device
+from ..errors import ConfigError
+from ..io.tensors import tensor_to_image
+from ..io.write import save_image
+from ..nn import losses
+from ..nn.discriminator import MultiScaleDiscriminator
+from ..nn.generator import Generator
+from ..tensorfile import read_tensors
+from ..weights import load_encoder
+from .data import ImageBank
 
-
-# --------------------------------------------------------------------------
-# Data
-# --------------------------------------------------------------------------
-
-class ImageBank:
-    """All images of a folder decoded once and kept small in memory.
-
-    Training crops at ``size`` px; images are stored with their shorter side at
-    ``2 * size`` so random crops can also zoom (scale augmentation).
-    """
-
-    def __init__(self, folder: str | Path, size: int):
-        self.size = size
-        self.images: list[torch.Tensor] = []
-        self.skipped: list[str] = []
-        for path in list_images(folder):
-            try:
-                self.images.append(image_to_tensor(self._shrink(load_image(path)))[0])
-            except ImageError as exc:
-                self.skipped.append(f"{path.name}: {exc}")
-        if not self.images:
-            raise ImageError(f"no readable images in {folder}")
-
-    def _shrink(self, img: Image.Image) -> Image.Image:
-        target = 2 * self.size
-        short = min(img.size)
-        if short > target:
-            scale = target / short
-            img = img.resize((max(1, round(img.width * scale)), max(1, round(img.height * scale))), Image.LANCZOS)
-        return img
-
-    def batch(self, count: int, rng: torch.Generator) -> torch.Tensor:
-        picks = torch.randint(len(self.images), (count,), generator=rng).tolist()
-        return torch.stack([self._random_crop(self.images[i], rng) for i in picks])
-
-    def _random_crop(self, image: torch.Tensor, rng: torch.Generator) -> torch.Tensor:
-        """A random square of side between size/1.0 and the full shorter side,
-        resized to ``size``, flipped left-right half the time."""
-        _, h, w = image.shape
-        short = min(h, w)
-        low = min(self.size, short)
-        side = int(torch.randint(low, short + 1, (1,), generator=rng))
-        top = int(torch.randint(0, h - side + 1, (1,), generator=rng))
-        left = int(torch.randint(0, w - side + 1, (1,), generator=rng))
-        crop = image[:, top:top + side, left:left + side]
-        if side != self.size:
-            crop = F.interpolate(crop[None], size=(self.size, self.size), mode="bilinear",
-                                 antialias=True, align_corners=False)[0]
-        if bool(torch.rand((), generator=rng) < 0.5):
-            crop = crop.flip(-1)
-        return crop.clamp(0, 1)
-
-
-# --------------------------------------------------------------------------
-# Distributed set-up
-# --------------------------------------------------------------------------
 
 @dataclass
 class Runtime:
@@ -115,20 +58,15 @@ def setup_runtime(config: TrainConfig) -> Runtime:
     if config.threads > 0:
         torch.set_num_threads(config.threads)
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
-    want = config.device
-    if want == "auto":
-        want = "cuda" if torch.cuda.is_available() else "cpu"
-    if want == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("device cuda requested but no CUDA GPU is available; use --device cpu")
+    device = pick_device(config.device)
     if world_size == 1:
-        return Runtime(torch.device(want))
+        return Runtime(device)
     rank = int(os.environ["RANK"])
     local_rank = int(os.environ.get("LOCAL_RANK", rank))
-    backend = "nccl" if want == "cuda" else "gloo"
     if not dist.is_initialized():
-        dist.init_process_group(backend)
-    device = torch.device(f"cuda:{local_rank}") if want == "cuda" else torch.device("cpu")
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
     if device.type == "cuda":
+        device = torch.device(f"cuda:{local_rank}")
         torch.cuda.set_device(device)
     return Runtime(device, rank, world_size)
 
@@ -144,15 +82,11 @@ class GeneratorStep(nn.Module):
 
     def forward(self, content_feats: dict[str, torch.Tensor], style_feats: dict[str, torch.Tensor]) -> GeneratorOutputs:
         g = self.generator
-        layer = g.config.content_layer
         style_vec = g.style_vector(style_feats)
-        target_mean, target_std = g.injection.target_stats(style_vec)
-        injected = g.injection.renormalize(content_feats[layer], target_mean, target_std)
-        output = g.decoder(injected, style_vec)
-        reconstruction = None
-        if self.with_identity:
-            reconstruction = g(content_feats[layer], g.style_vector(content_feats))
-        return GeneratorOutputs(output, injected, reconstruction, style_vec, target_mean, target_std)
+        result = g.run(content_feats, style_vec)
+        reconstruction = g(content_feats, g.style_vector(content_feats)) if self.with_identity else None
+        return GeneratorOutputs(result.image, result.injected, reconstruction, style_vec,
+                                result.target_mean[:, 0], result.target_std[:, 0])
 
 
 class EMA:
@@ -211,7 +145,7 @@ class Trainer:
         self.step = 0
         self.content = ImageBank(config.content_dir, config.size)
         self.styles = ImageBank(config.styles_dir, config.size)
-        self.encoder = VGGEncoder.pretrained(config.encoder_weights or None).to(self.device)
+        self.encoder = load_encoder(config.encoder_weights or None).to(self.device)
         torch.manual_seed(config.seed)  # identical initial weights on every rank
         self.generator = Generator(config.model).to(self.device)
         self.discriminator = MultiScaleDiscriminator(config.model).to(self.device)
@@ -371,12 +305,12 @@ class Trainer:
             "scaler": json.dumps(self.scaler.state_dict()),
             **({"ema_updates": str(self.ema.updates)} if self.ema else {}),
         }
-        path = ckpt.atomic_save_safetensors(tensors, ckpt.checkpoint_path(self.run_dir, self.step), metadata)
+        path = ckpt.write_checkpoint(tensors, self.run_dir, self.step, metadata)
         ckpt.prune_checkpoints(self.run_dir, self.config.keep_checkpoints)
         return path
 
     def load_checkpoint(self, path: Path) -> None:
-        tensors, metadata = ckpt.read_safetensors(path)
+        tensors, metadata = read_tensors(path, what="checkpoint")
         if metadata.get("format") != "semstyle-checkpoint":
             raise ConfigError(f"{path} is not a semstyle training checkpoint")
         self.generator.load_state_dict(ckpt.unprefixed("generator", tensors))
@@ -407,8 +341,13 @@ class Trainer:
         return path
 
 
+POSITIVE = ("lr_g", "lr_d")
+"""Training options that must be finite and above zero."""
+
+
 def validate(config: TrainConfig) -> None:
     """Reject bad settings before any expensive work."""
+    _check_finite(config, "")
     loss = config.loss
     if loss.adv_kind not in losses.ADVERSARIAL_KINDS:
         raise ConfigError(f"loss.adv_kind must be one of {losses.ADVERSARIAL_KINDS}, got {loss.adv_kind!r}")
@@ -416,171 +355,37 @@ def validate(config: TrainConfig) -> None:
         raise ConfigError(f"loss.content_target must be 'injected' or 'photo', got {loss.content_target!r}")
     if loss.style_kind not in losses.STYLE_KINDS:
         raise ConfigError(f"loss.style_kind must be one of {losses.STYLE_KINDS}, got {loss.style_kind!r}")
+    for name in fields(LossConfig):
+        value = getattr(loss, name.name)
+        if isinstance(value, float) and value < 0:
+            raise ConfigError(f"loss.{name.name} must be 0 or more, got {value}")
+    for name in POSITIVE:
+        if getattr(config, name) <= 0:
+            raise ConfigError(f"{name} must be above 0, got {getattr(config, name)}")
+    if not all(0.0 <= b < 1.0 for b in config.betas):
+        raise ConfigError(f"betas must be two numbers from 0 up to (not including) 1, got {list(config.betas)}")
+    if config.grad_clip < 0:
+        raise ConfigError(f"grad_clip must be 0 (off) or more, got {config.grad_clip}")
     if config.size < 32 or config.size % 8:
-        raise ConfigError(f"--size must be a multiple of 8 and at least 32, got {config.size}")
+        raise ConfigError(f"size must be a multiple of 8 and at least 32, got {config.size}")
     if not 0.0 <= config.ema_decay < 1.0:
         raise ConfigError(f"ema_decay must be at least 0 and below 1 (0 disables it), got {config.ema_decay}")
-    for name in ("steps", "batch_size"):
+    for name in ("steps", "batch_size", "log_every", "sample_every", "checkpoint_every"):
         if getattr(config, name) < 1:
-            raise ConfigError(f"{name} must be at least 1")
+            raise ConfigError(f"{name} must be at least 1, got {getattr(config, name)}")
     if not config.content_dir or not config.styles_dir:
-        raise ConfigError("training needs --content DIR and --styles DIR")
+        raise ConfigError("training needs a content folder and a styles folder")
     if int(os.environ.get("WORLD_SIZE", "1")) > 1 and loss.r1_weight > 0:
         raise ConfigError("loss.r1_weight > 0 is not supported with several processes; set it to 0 under torchrun")
 
 
-class _TensorBoard:
-    """TensorBoard scalars when the tensorboard package is installed."""
-
-    def __init__(self, log_dir: Path, enabled: bool):
-        self.writer = None
-        if enabled:
-            try:
-                from torch.utils.tensorboard import SummaryWriter
-                self.writer = SummaryWriter(str(log_dir))
-            except ImportError:
-                print("semstyle: tensorboard is not installed; losses go to log.jsonl only", file=sys.stderr)
-
-    def scalars(self, values: dict[str, float], step: int) -> None:
-        if self.writer:
-            for name, value in values.items():
-                self.writer.add_scalar(f"loss/{name}", value, step)
-
-    def image(self, path: Path, step: int) -> None:
-        if self.writer:
-            self.writer.add_image("samples", image_to_tensor(load_image(path))[0], step)
-
-    def close(self) -> None:
-        if self.writer:
-            self.writer.close()
-
-
-def train(config: TrainConfig, resume: bool = False, progress: bool = True) -> Path:
-    """Run (or resume) training; returns the last checkpoint's path.
-
-    Ctrl-C or SIGTERM finishes the current step, writes a checkpoint and
-    raises KeyboardInterrupt (a second Ctrl-C stops mid-step, still writing a
-    checkpoint); a SIGKILL loses at most ``checkpoint_every``
-    steps. ``resume`` continues from the run directory's latest checkpoint.
-    """
-    run_dir = Path(config.out)
-    latest = ckpt.latest_checkpoint(run_dir)
-    if latest is not None and not resume:
-        raise ConfigError(f"{run_dir} already holds checkpoints; pass --resume to continue that run "
-                          f"or choose another --out")
-    trainer = Trainer(config)
-    if latest is not None:
-        trainer.load_checkpoint(latest)
-    if trainer.runtime.is_main:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        ckpt.remove_stale_temp_files(run_dir)
-        _truncate_log(run_dir / "log.jsonl", trainer.step)
-        save_json(config, run_dir / "config.json")
-    board = _TensorBoard(run_dir / "tensorboard", trainer.runtime.is_main)
-    bar = _progress_bar(trainer, progress)
-    stop = _StopFlag()
-    last_path = None
-    try:
-        while trainer.step < config.steps and not stop.requested:
-            terms = trainer.train_step(trainer.step)
-            trainer.step += 1
-            if not all(math.isfinite(v) for v in terms.values()):
-                raise FloatingPointError(f"non-finite loss at step {trainer.step}: {terms}")
-            _log(trainer, terms, board, bar)
-            if trainer.step % config.sample_every == 0 or trainer.step == config.steps:
-                sample = trainer.save_samples()
-                if sample:
-                    board.image(sample, trainer.step)
-            if trainer.step % config.checkpoint_every == 0 or trainer.step == config.steps:
-                last_path = trainer.save_checkpoint()
-    except KeyboardInterrupt:
-        stop.requested = True
-    finally:
-        if stop.requested and trainer.step > 0:
-            last_path = trainer.save_checkpoint()
-            if trainer.runtime.is_main:
-                print(f"\nsemstyle: stopped at step {trainer.step}; checkpoint saved, continue with --resume",
-                      file=sys.stderr)
-        stop.restore()
-        if bar is not None:
-            bar.close()
-        board.close()
-    if stop.requested:
-        raise KeyboardInterrupt
-    return last_path or ckpt.latest_checkpoint(run_dir)
-
-
-def _truncate_log(path: Path, step: int) -> None:
-    """Drop log records past the checkpoint being resumed: those steps are
-    about to be trained again, and the log should read as one run."""
-    if not path.exists():
-        return
-    kept = [line for line in path.read_text().splitlines() if line and json.loads(line)["step"] <= step]
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text("".join(line + "\n" for line in kept))
-    os.replace(tmp, path)
-
-
-def _progress_bar(trainer: Trainer, enabled: bool):
-    if not (enabled and trainer.runtime.is_main):
-        return None
-    from tqdm import tqdm
-    return tqdm(total=trainer.config.steps, initial=trainer.step, desc="train", dynamic_ncols=True)
-
-
-def _log(trainer: Trainer, terms: dict[str, float], board: _TensorBoard, bar) -> None:
-    if bar is not None:
-        bar.update(1)
-    if trainer.step % trainer.config.log_every and trainer.step != trainer.config.steps:
-        return
-    if not trainer.runtime.is_main:
-        return
-    board.scalars(terms, trainer.step)
-    record = {"step": trainer.step, "time": round(time.time(), 3), **{k: round(v, 6) for k, v in terms.items()}}
-    with open(trainer.run_dir / "log.jsonl", "a") as handle:
-        handle.write(json.dumps(record) + "\n")
-    if bar is not None:
-        shown = ("d_loss", "g_loss", "content", "style", "adv", "identity")
-        bar.set_postfix({k: f"{terms[k]:.3g}" for k in shown if k in terms})
-
-
-class _StopFlag:
-    """Ctrl-C (SIGINT) and SIGTERM set a flag: the loop finishes the current
-    step, checkpoints and exits. A KeyboardInterrupt raised at an arbitrary
-    point instead can land inside TensorBoard's writer while it holds a lock,
-    and the final flush then waits forever. A second Ctrl-C does raise
-    KeyboardInterrupt at once, for a user who will not wait for the step."""
-
-    SIGNALS = (signal.SIGINT, signal.SIGTERM)
-
-    def __init__(self):
-        self.requested = False
-        self._previous: dict[int, object] = {}
-        try:
-            for signum in self.SIGNALS:
-                self._previous[signum] = signal.signal(signum, self._handle)
-        except ValueError:  # not the main thread: keep the default behaviour
-            pass
-
-    def _handle(self, signum, frame):
-        if self.requested and signum == signal.SIGINT:
-            raise KeyboardInterrupt
-        self.requested = True
-
-    def restore(self) -> None:
-        for signum, previous in self._previous.items():
-            signal.signal(signum, previous)
-        self._previous = {}
-
-
-def load_train_config(path: str | None, overrides: list[str], **cli_values) -> TrainConfig:
-    """Defaults <- TOML file <- explicit CLI options <- ``--set key=value``."""
-    from .config import apply_override, load_toml
-
-    data = load_toml(path) if path else {}
-    for key, value in cli_values.items():
-        if value is not None:
-            data[key] = value
-    for assignment in overrides:
-        apply_override(data, assignment)
-    return from_dict(TrainConfig, data)
+def _check_finite(config, prefix: str) -> None:
+    """NaN and infinity in any number of the config (they would surface as a traceback from Adam)."""
+    for field_ in fields(config):
+        value = getattr(config, field_.name)
+        name = prefix + field_.name
+        if hasattr(value, "__dataclass_fields__"):
+            _check_finite(value, name + ".")
+        values = value if isinstance(value, tuple) else (value,)
+        if any(isinstance(v, float) and not math.isfinite(v) for v in values):
+            raise ConfigError(f"{name} must be a finite number, got {value!r}")

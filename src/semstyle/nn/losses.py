@@ -27,7 +27,7 @@ from collections.abc import Mapping, Sequence
 import torch
 import torch.nn.functional as F
 
-from .models import channel_mean_std
+from .stats import channel_mean_std, normalize
 
 ADVERSARIAL_KINDS = ("bce", "nonsat", "hinge")
 STYLE_KINDS = ("mean_std", "gram", "both")
@@ -35,9 +35,9 @@ STYLE_KINDS = ("mean_std", "gram", "both")
 Features = Mapping[str, torch.Tensor]
 
 
-def _normalize(feat: torch.Tensor) -> torch.Tensor:
-    mean, std = channel_mean_std(feat)
-    return (feat - mean[..., None, None]) / std[..., None, None]
+def instance_normalized(feat: torch.Tensor) -> torch.Tensor:
+    """Features with each channel at mean 0, std 1 (instance normalisation)."""
+    return normalize(feat, *channel_mean_std(feat))
 
 
 def content_loss(output: Features, content: Features, layers: Sequence[str], normalize: bool = True) -> torch.Tensor:
@@ -51,7 +51,7 @@ def content_loss(output: Features, content: Features, layers: Sequence[str], nor
     for tap in layers:
         out, ref = output[tap], content[tap]
         if normalize:
-            out, ref = _normalize(out), _normalize(ref)
+            out, ref = instance_normalized(out), instance_normalized(ref)
         total = total + F.mse_loss(out, ref)
     return total
 

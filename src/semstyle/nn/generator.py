@@ -1,0 +1,274 @@
+"""The generator: style encoder, style injection, decoder, and the one forward pass.
+
+Data flow (see the README's diagram)::
+
+    style image --VGG--> features --StyleEncoder--> style vector (ModelConfig.style_dim)
+    content image --VGG--> content layer --StyleInjection(vector)--> Decoder(vector) --> image
+
+Everything that changes the look of the image flows through the style vector,
+so strength and multi-style blending are plain interpolation of vectors.
+:meth:`Generator.run` is the only place this path is written: training,
+global inference, regions, label-matched and automatic-region transfer (and
+later tiles and video frames) all call it. It is region-aware: K style vectors
+with K soft masks that sum to 1 per pixel (the global case is K = 1 and no
+masks), each module resizing the masks to its own feature maps.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..config import ModelConfig
+from .stats import normalize, region_mean_std, resize_masks
+
+VGG_CHANNELS = {"relu1": 64, "relu2": 128, "relu3": 256, "relu4": 512, "relu5": 512}
+
+NormStats = tuple[torch.Tensor, torch.Tensor]
+"""Content normalisation statistics (mean, std), each (N, K, C) or (N, 1, C) at the content layer."""
+
+
+def tap_channels(tap: str) -> int:
+    """Channel count of a VGG tap such as ``relu3_1``."""
+    return VGG_CHANNELS[tap.split("_")[0]]
+
+
+def per_region(values: torch.Tensor) -> torch.Tensor:
+    """(N, D) -> (N, 1, D); (N, K, D) stays: every per-region tensor has a K axis."""
+    return values[:, None] if values.dim() == 2 else values
+
+
+def blend_regions(per_pixel: list[torch.Tensor], weights: torch.Tensor | None) -> torch.Tensor:
+    """Sum of K same-shape maps weighted by (N, K, h, w) masks; the one map itself when K = 1 without masks."""
+    if weights is None:
+        return per_pixel[0]
+    out = torch.zeros_like(per_pixel[0])
+    for k, part in enumerate(per_pixel):
+        out = out + weights[:, k:k + 1] * part
+    return out
+
+
+class StyleEncoder(nn.Module):
+    """VGG features of a style image -> one style vector (per region, with masks).
+
+    Input is the per-channel mean and std at several VGG layers (log-scaled,
+    since they span orders of magnitude); an MLP compresses them into a
+    fixed-size vector that a user can blend, store and inject anywhere.
+    """
+
+    def __init__(self, layers: tuple[str, ...], style_dim: int):
+        super().__init__()
+        self.layers = layers
+        in_dim = 2 * sum(tap_channels(t) for t in layers)
+        self.mlp = nn.Sequential(
+            nn.Linear(in_dim, 1024), nn.LeakyReLU(0.2),
+            nn.Linear(1024, style_dim),
+        )
+
+    def forward(self, feats: Mapping[str, torch.Tensor], masks: torch.Tensor | None = None) -> torch.Tensor:
+        """(N, D) for the whole image; with masks (N or 1, K, H, W), (N, K, D): one vector per region."""
+        stats = [region_mean_std(feats[tap].float(), masks) for tap in self.layers]
+        flat = []
+        for mean, std in stats:
+            flat += [torch.log1p(mean), torch.log(std)]
+        vectors = self.mlp(torch.cat(flat, dim=-1))
+        return vectors[:, 0] if masks is None else vectors
+
+
+class StyleInjection(nn.Module):
+    """AdaIN driven by the style vector.
+
+    The content features are instance-normalised (removing the photo's own
+    feature statistics) and then given the mean and std that the style vector
+    predicts. Zero-initialised weights start every channel at mean 0, std 1;
+    training's style-code loss (``losses.style_code_loss``) then teaches the
+    vector to carry the style's own statistics, so injection behaves like
+    AdaIN from early on.
+    """
+
+    def __init__(self, style_dim: int, channels: int):
+        super().__init__()
+        self.affine = nn.Linear(style_dim, 2 * channels)
+        nn.init.zeros_(self.affine.weight)
+        nn.init.zeros_(self.affine.bias)
+
+    def target_stats(self, styles: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The per-channel (mean, std) each style vector asks for: (N, K, D) -> (N, K, C) each."""
+        log_std, new_mean = self.affine(styles).float().chunk(2, dim=-1)
+        return new_mean, log_std.clamp(-8.0, 8.0).exp()
+
+    def forward(self, feat: torch.Tensor, styles: torch.Tensor, stats: NormStats | None = None,
+                weights: torch.Tensor | None = None) -> torch.Tensor:
+        """Content features (N, C, h, w) re-styled by style vectors (N, D) or (N, K, D);
+        ``stats`` default to the features' own over the whole image."""
+        stats = stats if stats is not None else region_mean_std(feat, None)
+        return self.apply_targets(feat, stats, self.target_stats(per_region(styles)), weights)
+
+    @staticmethod
+    def apply_targets(feat: torch.Tensor, stats: NormStats, targets: NormStats,
+                      weights: torch.Tensor | None) -> torch.Tensor:
+        """Each region's AdaIN result, blended by its mask: content features
+        (N, C, h, w), their statistics ``stats`` and the ``targets``, (N, K, C)
+        each (a K of 1 broadcasts), masks (N, K, h, w) or None."""
+        (mean, std), (new_mean, new_std) = stats, targets
+        parts = []
+        for k in range(new_mean.shape[1]):
+            src = min(k, mean.shape[1] - 1)
+            normalized = normalize(feat, mean[:, src], std[:, src])
+            parts.append(normalized * new_std[:, k, :, None, None] + new_mean[:, k, :, None, None])
+        return blend_regions(parts, weights)
+
+
+class FeatureModulation(nn.Module):
+    """FiLM inside the decoder: scale and shift per channel from the style vector.
+
+    Lets the style reach the decoder's fine layers (brush strokes, colours)
+    rather than only the bottleneck. Starts as the identity. With regions the
+    scale and shift are per pixel, the mask-weighted mix of each region's (a
+    linear mix, so it equals blending the regions' modulated feature maps).
+    """
+
+    def __init__(self, style_dim: int, channels: int):
+        super().__init__()
+        self.affine = nn.Linear(style_dim, 2 * channels)
+        nn.init.zeros_(self.affine.weight)
+        nn.init.zeros_(self.affine.bias)
+
+    def forward(self, x: torch.Tensor, styles: torch.Tensor, masks: torch.Tensor | None = None) -> torch.Tensor:
+        """``styles`` (N, D) or (N, K, D); ``masks`` (N, K, H, W) at any resolution, or None for K = 1."""
+        scale, shift = self.affine(per_region(styles)).chunk(2, dim=-1)  # (N, K, C)
+        if masks is None:
+            return x * (1 + scale[:, 0, :, None, None]) + shift[:, 0, :, None, None]
+        w = resize_masks(masks, x.shape[-2:]).to(x.dtype)
+        return x * (1 + torch.einsum("nkc,nkhw->nchw", scale, w)) + torch.einsum("nkc,nkhw->nchw", shift, w)
+
+
+def _conv(in_ch: int, out_ch: int) -> nn.Sequential:
+    """3x3 conv with reflection padding: no zero borders for the eye to see."""
+    return nn.Sequential(nn.ReflectionPad2d(1), nn.Conv2d(in_ch, out_ch, 3))
+
+
+class Decoder(nn.Module):
+    """Mirror of VGG up to the injection layer (relu4_1 or relu3_1): nearest
+    upsampling + conv, never transposed convolutions, whose uneven overlap
+    draws checkerboards. The first conv of each resolution is modulated by
+    the style vector(s)."""
+
+    def __init__(self, style_dim: int, width: int = 256, modulate: bool = True, in_channels: int = 512,
+                 level: int = 4):
+        super().__init__()
+        w1, w2, w4 = width, width // 2, width // 4
+        if level == 4:
+            plan = [[(in_channels, w1)], [(w1, w1), (w1, w1), (w1, w1), (w1, w2)], [(w2, w2), (w2, w4)], [(w4, w4)]]
+        elif level == 3:
+            plan = [[(in_channels, w2)], [(w2, w2), (w2, w4)], [(w4, w4)]]
+        else:
+            raise ValueError(f"the decoder supports injection at relu3_1 or relu4_1, not level {level}")
+        self.stages = nn.ModuleList([nn.ModuleList([_conv(i, o) for i, o in stage]) for stage in plan])
+        self.modulations = nn.ModuleList(
+            [FeatureModulation(style_dim, stage[0][1]) for stage in plan] if modulate else []
+        )
+        self.to_rgb = _conv(w4, 3)
+
+    @property
+    def dtype(self) -> torch.dtype:
+        """The dtype of the decoder's weights (bfloat16 for fast inference, else float32)."""
+        return self.to_rgb[1].weight.dtype
+
+    def forward(self, feat: torch.Tensor, styles: torch.Tensor, masks: torch.Tensor | None = None) -> torch.Tensor:
+        """Injected features and (N, D) or (N, K, D) style vectors (masks as in
+        :class:`FeatureModulation`) -> RGB."""
+        x = feat
+        for i, convs in enumerate(self.stages):
+            if i > 0:
+                x = F.interpolate(x, scale_factor=2.0, mode="nearest")
+            for j, conv in enumerate(convs):
+                x = F.relu(conv(x))
+                if j == 0 and self.modulations:
+                    x = self.modulations[i](x, styles, masks)
+        return self.to_rgb(x)
+
+
+@dataclass
+class GeneratorPass:
+    """Everything one forward pass computed: the image, and what the losses need."""
+
+    image: torch.Tensor        # (N, 3, H, W), about 0..1 (not clamped)
+    injected: torch.Tensor     # the decoder's input: content features after AdaIN, float32
+    styles: torch.Tensor       # (N, K, D): the style vectors used, after strength mixing
+    target_mean: torch.Tensor  # (N, K, C): what the injection asked of each region
+    target_std: torch.Tensor
+
+
+class Generator(nn.Module):
+    """Style encoder + injection + decoder: VGG features of a photo and style
+    vector(s) in, an RGB image out.
+
+    The frozen VGG encoder is kept outside, so checkpoints hold only what
+    training changes and any VGG-compatible encoder can feed it.
+    """
+
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        self.config = config
+        self.style_encoder = StyleEncoder(config.style_layers, config.style_dim)
+        self.injection = StyleInjection(config.style_dim, tap_channels(config.content_layer))
+        self.decoder = Decoder(config.style_dim, config.decoder_width, config.modulate_decoder,
+                               tap_channels(config.content_layer), level=int(config.content_layer[4]))
+
+    @property
+    def taps(self) -> tuple[str, ...]:
+        """The VGG taps :meth:`run` may read: the content layer, and the style layers for strength < 1."""
+        return tuple(dict.fromkeys((self.config.content_layer, *self.config.style_layers)))
+
+    def style_vector(self, feats: Mapping[str, torch.Tensor], masks: torch.Tensor | None = None) -> torch.Tensor:
+        """Stage 0, the style image's side: its VGG features -> (N, D), or (N, K, D) per masked region."""
+        return self.style_encoder(feats, masks)
+
+    def content_stats(self, feats: Mapping[str, torch.Tensor], masks: torch.Tensor | None = None,
+                      region_norm: bool = True) -> NormStats:
+        """The content layer's normalisation statistics, (N, K, C) per region with masks
+        and ``region_norm``, else (N, 1, C) over the whole image. Computed elsewhere
+        (a thumbnail for tiles, smoothed over frames for video) they are ``stats=`` of :meth:`run`."""
+        content = feats[self.config.content_layer].float()
+        return region_mean_std(content, masks if region_norm else None)
+
+    def forward(self, feats: Mapping[str, torch.Tensor], style: torch.Tensor, **options) -> torch.Tensor:
+        """The stylized image; see :meth:`run` for the options."""
+        return self.run(feats, style, **options).image
+
+    def run(self, feats: Mapping[str, torch.Tensor], style: torch.Tensor, *, masks: torch.Tensor | None = None,
+            strength: float = 1.0, stats: NormStats | None = None, region_norm: bool = True) -> GeneratorPass:
+        """The data path: content features -> injection of the style vector(s) -> decoder -> image.
+
+        ``feats``: VGG features of the content (the content layer; the style
+        layers too when ``strength`` < 1). ``style``: (N, D), or (N, K, D) with
+        ``masks`` (N or 1, K, H, W) that sum to 1 per pixel, at any resolution.
+        ``strength`` mixes each vector with the content's own (of its region):
+        0 gives the photo back. ``stats``: normalisation statistics of the
+        content computed elsewhere (see :meth:`content_stats`); by default the
+        content's own, per region when ``region_norm``.
+        """
+        content = feats[self.config.content_layer].float()
+        if masks is not None:
+            masks = masks.expand(content.shape[0], -1, -1, -1).to(content.dtype)
+        # 1. one style vector per region: (N, K, D)
+        styles = per_region(style).expand(content.shape[0], -1, -1)
+        # 2. strength: a mix in style-vector space with the content's own vector of each region
+        if strength < 1.0:
+            own = per_region(self.style_vector(feats, masks))
+            styles = strength * styles + (1.0 - strength) * own
+        # 3. the content's normalisation statistics (given, or its own per region)
+        stats = stats if stats is not None else self.content_stats(feats, masks, region_norm)
+        # 4. injection: AdaIN to each region's target statistics, blended by the masks
+        targets = self.injection.target_stats(styles)
+        weights = None if masks is None else resize_masks(masks, content.shape[-2:])
+        injected = self.injection.apply_targets(content, stats, targets, weights)
+        # 5. decoding, with FiLM per region, in the decoder's own precision
+        dtype = self.decoder.dtype
+        image = self.decoder(injected.to(dtype), styles.to(dtype), None if masks is None else masks.to(dtype))
+        return GeneratorPass(image, injected, styles, *targets)

@@ -1,0 +1,60 @@
+"""Per-channel feature statistics: what AdaIN calls "style", written once.
+
+Instance normalisation, its masked (region-wise) form and mask resizing are
+used by the injection, the style encoder, the losses, refinement and automatic
+regions alike; they all call these functions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+
+EPS = 1e-5
+"""Added to the variance before the square root: flat regions have std 0."""
+
+
+def channel_mean_std(feat: torch.Tensor, eps: float = EPS) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-image, per-channel mean and standard deviation of (N, C, H, W), shapes (N, C)."""
+    flat = feat.flatten(2)
+    mean = flat.mean(dim=2)
+    std = (flat.var(dim=2, unbiased=False) + eps).sqrt()
+    return mean, std
+
+
+def masked_mean_std(feat: torch.Tensor, weight: torch.Tensor, eps: float = EPS) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`channel_mean_std` restricted to a (soft) region: the weighted
+    per-channel mean and std of ``feat`` (N, C, h, w) under ``weight`` (N or 1,
+    1, h, w), shapes (N, C). A binary weight gives the plain mean/std of the
+    selected positions; an all-ones weight gives channel_mean_std."""
+    w = weight.to(feat.dtype)
+    total = w.sum(dim=(2, 3)).clamp_min(1e-12)
+    mean = (feat * w).sum(dim=(2, 3)) / total
+    var = ((feat - mean[..., None, None]) ** 2 * w).sum(dim=(2, 3)) / total
+    return mean, (var + eps).sqrt()
+
+
+def region_mean_std(feat: torch.Tensor, masks: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Statistics of every region: shapes (N, K, C) for masks (N or 1, K, H, W)
+    at any resolution (area-resized to ``feat``); ``None`` is one region, the whole image."""
+    if masks is None:
+        mean, std = channel_mean_std(feat)
+        return mean[:, None], std[:, None]
+    weights = resize_masks(masks, feat.shape[-2:])
+    parts = [masked_mean_std(feat, weights[:, k:k + 1]) for k in range(weights.shape[1])]
+    return torch.stack([m for m, _ in parts], dim=1), torch.stack([s for _, s in parts], dim=1)
+
+
+def normalize(feat: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
+    """(feat - mean) / std with per-channel (N, C) statistics."""
+    return (feat - mean[..., None, None]) / std[..., None, None]
+
+
+def resize_masks(masks: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
+    """Soft masks (N, K, H, W) at another resolution by area averaging, so
+    one-hot masks stay a partition of unity (they sum to 1 per pixel)."""
+    if tuple(masks.shape[-2:]) == tuple(size):
+        return masks
+    return F.interpolate(masks, size=tuple(size), mode="area")

@@ -1,0 +1,146 @@
+"""The engine: the loaded networks on one device, and the one tensor-level stylization.
+
+:meth:`StyleEngine.stylize` is what every caller runs -- the Python API's
+global transfer, regions, label-matched and automatic-region transfer, and
+later tiles and video frames:
+
+1. pad the content (and its region masks) by a reflected margin to a multiple of 8;
+2. VGG features of the padded content, in the engine's precision;
+3. :meth:`semstyle.nn.generator.Generator.run`: style vectors, strength,
+   normalisation statistics, injection, decoding;
+4. crop the margin, clamp to 0..1, float32.
+
+Style images become vectors with :meth:`StyleEngine.style_vector` (a tensor)
+or :meth:`StyleEngine.encode_style` (files, PIL images and blends).
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+
+import torch
+
+from ..checkpoints import load_generator
+from ..devices import autocast, pick_device, resolve_precision
+from ..errors import WeightsError
+from ..io.read import DEFAULT_MAX_PIXELS
+from ..nn.generator import Generator, NormStats
+from ..nn.vgg import VGGEncoder
+from ..weights import load_encoder
+from .options import BORDER_MARGIN, DEFAULT_STYLE_SIZE
+from .prepare import image_tensor, pad_for_network
+from .styles import StyleLike, weighted_styles
+
+
+def default_model_path() -> Path:
+    """The model shipped inside the package (``semstyle/assets/default``)."""
+    return Path(str(resources.files("semstyle") / "assets" / "default"))
+
+
+class StyleEngine:
+    """A generator and the frozen VGG encoder on one device, in one precision.
+
+    ``precision`` bfloat16 keeps the decoder's weights in bfloat16 (twice as
+    fast as autocast's per-call casts, measured at 1024 px) and runs VGG and
+    the injection under autocast; float32 is exact.
+    """
+
+    def __init__(self, generator: Generator, encoder: VGGEncoder, device: torch.device, dtype: torch.dtype,
+                 model_path: Path | None = None, model_info: dict[str, str] | None = None):
+        self.device, self.dtype = device, dtype
+        self.model_path, self.model_info = model_path, model_info or {}
+        # channels-last (NHWC) is the layout oneDNN's and cuDNN's fastest convolutions use
+        self.encoder = encoder.to(device).to(memory_format=torch.channels_last)
+        self.generator = generator.to(device).eval().to(memory_format=torch.channels_last)
+        if dtype == torch.bfloat16:
+            self.generator.decoder.to(torch.bfloat16)
+
+    @classmethod
+    def load(cls, model: str | Path | None = None, device: str = "auto", precision: str = "auto",
+             encoder_weights: str | Path | None = None) -> StyleEngine:
+        """A trained model (run directory, checkpoint or model folder; default: the shipped one)."""
+        torch_device = pick_device(device)
+        dtype = resolve_precision(precision, torch_device)
+        path = Path(model) if model else default_model_path()
+        if model is None and not any(path.glob("*.safetensors")):
+            raise WeightsError("no default model is shipped in this install; train one with "
+                               "'semstyle train' and pass it as the model")
+        generator, info = load_generator(path, torch_device)
+        return cls(generator, load_encoder(encoder_weights), torch_device, dtype, path, info)
+
+    @property
+    def config(self):
+        return self.generator.config
+
+    def autocast(self):
+        """Mixed precision when the engine runs in bfloat16 (a no-op for float32)."""
+        return autocast(self.device, self.dtype)
+
+    # -- style vectors ------------------------------------------------------
+
+    @torch.no_grad()
+    def style_vector(self, style: torch.Tensor, masks: torch.Tensor | None = None) -> torch.Tensor:
+        """A style image (1, 3, H, W) in 0..1 -> its vector (1, D); with masks (1, K, H, W)
+        at the image's size, one vector per region (1, K, D)."""
+        with self.autocast():
+            feats = self.encoder(style.to(self.device), self.config.style_layers)
+        return self.generator.style_vector(feats, None if masks is None else masks.to(self.device))
+
+    def encode_style(self, style: StyleLike, style_size: int = DEFAULT_STYLE_SIZE,
+                     max_pixels: int = DEFAULT_MAX_PIXELS) -> torch.Tensor:
+        """One style image, or a list of images / ``(image, weight)`` pairs blended by
+        normalised weights, as a (1, D) vector; a tensor is taken as a vector already."""
+        if torch.is_tensor(style):
+            return style.to(self.device)
+        styles = weighted_styles(style)
+        total = sum(s.weight for s in styles)
+        vector = None
+        for entry in styles:
+            part = self.style_vector(self.read(entry.image, style_size, "style_size", max_pixels))
+            part = part * (entry.weight / total)
+            vector = part if vector is None else vector + part
+        return vector
+
+    def read(self, image, max_side: int | None, option: str = "size",
+             max_pixels: int = DEFAULT_MAX_PIXELS) -> torch.Tensor:
+        """An image file or PIL image as a (1, 3, H, W) tensor on the engine's device."""
+        return image_tensor(image, max_side, option, max_pixels).to(self.device)
+
+    # -- stylization --------------------------------------------------------
+
+    @torch.no_grad()
+    def stylize(self, content: torch.Tensor, style: torch.Tensor, *, strength: float = 1.0,
+                masks: torch.Tensor | None = None, stats: NormStats | None = None, region_norm: bool = True,
+                border_margin: int = BORDER_MARGIN) -> torch.Tensor:
+        """(N, 3, H, W) in 0..1 -> stylized (N, 3, H, W) float32 in 0..1, any H and W.
+
+        ``style`` is (1 or N, D), or (1 or N, K, D) with ``masks`` (1 or N, K, H, W) at
+        the content's size, summing to 1 per pixel; ``stats`` see
+        :meth:`~semstyle.nn.generator.Generator.content_stats` (at the padded size).
+        """
+        padded, (rows, cols) = pad_for_network(content.to(self.device), border_margin)
+        padded = padded.contiguous(memory_format=torch.channels_last)
+        if masks is not None:
+            masks = pad_for_network(masks.to(self.device), border_margin)[0]
+        # the photo's own style vector (deeper VGG layers) is only needed below full strength
+        taps = self.generator.taps if strength < 1.0 else (self.config.content_layer,)
+        with self.autocast():
+            # over the margin too: on these VGG weights some channels fire only near a border,
+            # and dropping it moves the photo's own vector far from what the model was trained on
+            feats = self.encoder(padded, taps)
+            output = self.generator(feats, style.to(self.device), masks=masks, strength=strength, stats=stats,
+                                    region_norm=region_norm)
+        return output[..., rows, cols].float().clamp(0, 1)
+
+    @torch.no_grad()
+    def content_stats(self, content: torch.Tensor, masks: torch.Tensor | None = None, region_norm: bool = True,
+                      border_margin: int = BORDER_MARGIN) -> NormStats:
+        """The normalisation statistics :meth:`stylize` would compute for ``content``, to
+        share them (``stats=``) across tiles of one image or frames of one video."""
+        padded = pad_for_network(content.to(self.device), border_margin)[0]
+        if masks is not None:
+            masks = pad_for_network(masks.to(self.device), border_margin)[0]
+        with self.autocast():
+            feats = self.encoder(padded, (self.config.content_layer,))
+        return self.generator.content_stats(feats, masks, region_norm)

@@ -1,0 +1,211 @@
+"""StylizeOptions: every option of a stylization, every default written once, validated once.
+
+The command line, the Python API (and the coming HTTP API) all build a
+:class:`StylizeOptions` and call :meth:`StylizeOptions.validate` before any
+work; the CLI reads its defaults from this class. Errors are
+:class:`~semstyle.errors.OptionError` s naming the parameter
+(``strength must be between 0 and 1, got 2``), which the CLI rewrites to its
+flag. What needs the images themselves (a size cap that would leave a
+too-thin image, a mask file that cannot be read) is checked when they are read.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Union
+
+import numpy as np
+from PIL import Image
+
+from ..devices import PRECISIONS, check_device_name
+from ..errors import OptionError
+from ..io.read import DEFAULT_MAX_PIXELS
+from .palette import parse_palette
+
+MaskLike = Union[str, Path, Image.Image, np.ndarray]
+"""A mask or label map: a file, a PIL image or an array (bool, 0..1 floats or 0..255)."""
+
+MIN_SIDE = 32
+"""The shorter side of any image the networks see, after size caps (three VGG poolings and a margin)."""
+
+DEFAULT_MAX_SIDE = 1024
+"""The longer side a content image is capped at when ``size`` is not given."""
+
+DEFAULT_STYLE_SIZE = 512
+"""The longer side a style image is read at."""
+
+DEFAULT_FEATHER = 8.0
+"""Width in px of the soft edge outside a mask (and outside a protected area)."""
+
+MAX_AUTO_REGIONS = 8
+"""Most clusters ``auto_regions`` makes (matching tries every pairing, K! of them)."""
+
+BORDER_MARGIN = 16
+"""Pixels of reflected image added on every side before the networks run, cropped after.
+
+Without them the zero padding of VGG's and the decoder's convolutions paints a visible frame
+along the border: the median colour step between the outer 3 px and the next 8 px, over 8
+photo x painting pairs at 384 px, is 7.3 (of 255) with no margin and 2.4 with 16 px (the
+photos themselves: 3.4); with 8 px most of the frame stays (for the step-8,000 model: 7.7,
+6.2 with 8 px, 1.6 with 16 to 32 px). At 1024 px, 16 px add 6% more pixels (1.68 s -> 1.83 s
+warm on the project's 2-core CPU, in separate runs)."""
+
+MAX_BORDER_MARGIN = 256
+
+
+@dataclass(frozen=True)
+class StylizeOptions:
+    """How to stylize. Build it with keywords, check it with :meth:`validate`.
+
+    Look: ``strength`` (0 = the photo, 1 = the full style; a mix of style
+    vectors, not of pixels), ``preserve_colors`` (luminance-only transfer).
+    Sizes: ``size`` caps the content's longer side (``None``: keep it, up to
+    :data:`DEFAULT_MAX_SIDE`); ``style_size`` is the style image's longer side;
+    ``max_pixels`` refuses larger input files (decompression bombs).
+    Running: ``device`` (auto, cpu, cuda, cuda:N), ``precision`` (auto: bfloat16
+    where the hardware runs it natively; fp32; bf16), ``border_margin``
+    (:data:`BORDER_MARGIN`). ``device`` and ``precision`` are fixed when a
+    Stylizer is made.
+    Regions (see :mod:`semstyle.semantic`): ``mask`` (stylize only its white
+    area, with a soft edge ``feather`` px wide outside it), ``protect`` (masks
+    kept exactly as the input), ``regions`` (``[(mask, style), (mask, style,
+    strength)]``, each area in its own style, painted in order), ``labels``
+    (``(content_label_map, style_label_map)``: each content label takes the
+    style of the same-colour style region; ``palette``: auto, dpst or colours),
+    ``auto_regions`` (find that many regions, 2-8, and pair them),
+    ``refine`` (L-BFGS steps on label-matched results), ``region_norm``
+    (normalise each region's content by its own statistics).
+    """
+
+    strength: float = 1.0
+    size: int | None = None
+    style_size: int = DEFAULT_STYLE_SIZE
+    preserve_colors: bool = False
+    device: str = "auto"
+    precision: str = "auto"
+    border_margin: int = BORDER_MARGIN
+    max_pixels: int = DEFAULT_MAX_PIXELS
+    mask: MaskLike | None = None
+    feather: float = DEFAULT_FEATHER
+    protect: Sequence[MaskLike] = ()
+    regions: Sequence[tuple] = ()
+    labels: tuple[MaskLike, MaskLike] | None = None
+    palette: Any = "auto"
+    auto_regions: int | None = None
+    refine: int = 0
+    region_norm: bool = True
+
+    def replace(self, **changes: Any) -> StylizeOptions:
+        """A copy with some options changed; unknown names are an error naming them."""
+        known = {f.name for f in dataclasses.fields(self)}
+        unknown = sorted(set(changes) - known)
+        if unknown:
+            raise OptionError(unknown[0], f"is not a stylize option (known: {', '.join(sorted(known))})")
+        return dataclasses.replace(self, **changes)
+
+    @property
+    def by_labels(self) -> bool:
+        """Label-matched transfer: label maps given, or automatic regions."""
+        return self.labels is not None or self.auto_regions is not None
+
+    @property
+    def uses_regions(self) -> bool:
+        """Anything beyond one style over the whole image."""
+        return bool(self.mask is not None or self.protect or self.regions or self.by_labels or self.refine)
+
+    def validate(self) -> StylizeOptions:
+        """Check every value once; returns the options in canonical form (``protect`` and
+        ``regions`` as tuples, each region with its strength). Raises OptionError."""
+        check_fraction("strength", self.strength)
+        check_side("size", self.size, allow_none=True)
+        check_side("style_size", self.style_size)
+        check_flag("preserve_colors", self.preserve_colors)
+        check_flag("region_norm", self.region_norm)
+        check_device_name(self.device)
+        if self.precision not in PRECISIONS:
+            raise OptionError("precision", f"must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
+        check_count("border_margin", self.border_margin, 0, MAX_BORDER_MARGIN)
+        check_count("max_pixels", self.max_pixels, 1, DEFAULT_MAX_PIXELS)
+        check_pixels("feather", self.feather)
+        check_count("refine", self.refine, 0, 10_000)
+        if self.auto_regions is not None:
+            check_count("auto_regions", self.auto_regions, 2, MAX_AUTO_REGIONS)
+        if self.labels is not None and (not isinstance(self.labels, (tuple, list)) or len(self.labels) != 2):
+            raise OptionError("labels", "must be a pair (content label map, style label map)")
+        if self.labels is not None and self.auto_regions is not None:
+            raise OptionError("auto_regions", "finds label maps itself; give {labels} or auto regions, not both")
+        if self.refine and not self.by_labels:
+            raise OptionError("refine", "works on label-matched transfer; give label maps ({labels}) or {auto_regions}")
+        parse_palette(self.palette)
+        return dataclasses.replace(self, protect=as_tuple(self.protect), regions=region_entries(self.regions),
+                                   refine=int(self.refine), border_margin=int(self.border_margin))
+
+
+DEFAULTS = StylizeOptions()
+"""The defaults, for the command line's help and its argument parser."""
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
+
+
+def check_fraction(name: str, value: Any) -> float:
+    """A finite number from 0 to 1 (strengths)."""
+    if not _is_number(value) or not 0.0 <= float(value) <= 1.0:
+        raise OptionError(name, f"must be between 0 and 1, got {value!r}")
+    return float(value)
+
+
+def check_count(name: str, value: Any, low: int, high: int) -> int:
+    """A whole number from ``low`` to ``high``."""
+    if not _is_number(value) or not math.isfinite(float(value)) or float(value) != int(value) \
+            or not low <= int(value) <= high:
+        raise OptionError(name, f"must be a whole number from {low} to {high:,}, got {value!r}")
+    return int(value)
+
+
+def check_side(name: str, value: Any, allow_none: bool = False) -> int | None:
+    """An image side in px, at least :data:`MIN_SIDE`."""
+    if value is None and allow_none:
+        return None
+    if not _is_number(value) or not math.isfinite(float(value)) or float(value) != int(value) \
+            or int(value) < MIN_SIDE:
+        raise OptionError(name, f"must be a whole number of pixels, at least {MIN_SIDE}, got {value!r}")
+    return int(value)
+
+
+def check_pixels(name: str, value: Any) -> float:
+    """A finite distance in px, 0 or more."""
+    if not _is_number(value) or not math.isfinite(float(value)) or float(value) < 0:
+        raise OptionError(name, f"must be a number of pixels, 0 or more, got {value!r}")
+    return float(value)
+
+
+def check_flag(name: str, value: Any) -> bool:
+    if not isinstance(value, (bool, np.bool_)):
+        raise OptionError(name, f"must be true or false, got {value!r}")
+    return bool(value)
+
+
+def as_tuple(value: Any) -> tuple:
+    """One mask or several, as a tuple."""
+    if value is None:
+        return ()
+    if isinstance(value, (str, Path, Image.Image, np.ndarray)):
+        return (value,)
+    return tuple(value)
+
+
+def region_entries(regions: Any) -> tuple[tuple[Any, Any, float], ...]:
+    """``regions`` as ``(mask, style, strength)`` triples, strengths checked."""
+    entries = []
+    for entry in as_tuple(regions):
+        if not isinstance(entry, (tuple, list)) or len(entry) not in (2, 3):
+            raise OptionError("regions", "must be a list of (mask, style) or (mask, style, strength)")
+        strength = check_fraction("region strength", entry[2]) if len(entry) == 3 else 1.0
+        entries.append((entry[0], entry[1], strength))
+    return tuple(entries)

@@ -1,0 +1,67 @@
+"""Style inputs: one painting, a weighted blend of several, or a ready style vector.
+
+A style is reduced to one style vector; a blend is the weighted mean of its
+images' vectors (weights normalised to sum to 1), so every mix happens in
+feature space, never as a pixel blend.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Union
+
+import torch
+from PIL import Image
+
+from ..errors import OptionError
+
+ImageLike = Union[str, Path, Image.Image]
+StyleLike = Union[ImageLike, Sequence, torch.Tensor]
+"""An image, a list of images or ``(image, weight)`` pairs, or a (1, D) style vector."""
+
+
+@dataclass(frozen=True)
+class WeightedStyle:
+    image: ImageLike
+    weight: float = 1.0
+
+
+def weighted_styles(style: ImageLike | Sequence) -> list[WeightedStyle]:
+    """A style or blend as a checked list: weights finite, 0 or more, not all 0."""
+    if isinstance(style, (str, Path, Image.Image)):
+        return [WeightedStyle(style, 1.0)]
+    if style is None or torch.is_tensor(style):
+        raise OptionError("style", "must be a style image or a list of (image, weight) pairs here")
+    styles = [s if isinstance(s, WeightedStyle) else WeightedStyle(*s) if isinstance(s, tuple) else WeightedStyle(s)
+              for s in style]
+    if not styles:
+        raise OptionError("style", "needs at least one style image")
+    for s in styles:
+        if isinstance(s.weight, bool) or not isinstance(s.weight, (int, float)) or not math.isfinite(s.weight) \
+                or s.weight < 0:
+            raise OptionError("style weight", f"must be a finite number, 0 or more, got {s.weight!r}")
+    if sum(s.weight for s in styles) <= 0:
+        raise OptionError("style weight", "must not be 0 for every style image")
+    return styles
+
+
+def style_names(style: Any) -> list[str]:
+    """File names of a style or blend, for provenance metadata (none for a
+    precomputed vector; "image" for an in-memory one)."""
+    if style is None or torch.is_tensor(style):
+        return []
+    return [Path(str(s.image)).name if not isinstance(s.image, Image.Image) else "image"
+            for s in weighted_styles(style)]
+
+
+def single_style_image(style: Any) -> ImageLike:
+    """The one style image that label-matched transfer reads regions from."""
+    if torch.is_tensor(style) or style is None:
+        raise OptionError("style", "must be the style image itself for label-matched transfer, not a style vector")
+    styles = weighted_styles(style)
+    if len(styles) != 1:
+        raise OptionError("style", "must be one image for label-matched transfer, not a blend")
+    return styles[0].image
