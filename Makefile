@@ -1,12 +1,12 @@
 # Two commands set everything up on a fresh machine:
 #   make demo   install, then stylize examples/ with the shipped default model
-#   make test   install, then run the test suite
+#   make test   install, then run the whole test suite (make test-fast skips the slow tests)
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test clean
+.PHONY: install demo test test-fast clean
 
 install: $(STAMP)
 
@@ -23,6 +23,9 @@ demo: install
 
 test: install
 	$(BIN)/python -m pytest -q
+
+test-fast: install
+	$(BIN)/python -m pytest -q -m "not slow"
 
 clean:
 	rm -rf $(VENV) out .pytest_cache

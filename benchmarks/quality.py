@@ -136,9 +136,8 @@ def gatys_method(args: argparse.Namespace, encoder: Any, device: Any) -> Method:
     (image plus its stats, both written atomically), keyed by a hash of the exact input pixels
     and the optimisation settings: a run that is stopped or re-run with another semstyle model
     redoes only what is missing. ``--no-gatys-cache`` recomputes everything."""
-    from semstyle.io import image_to_tensor, tensor_to_image
-
     from benchmarks import gatys
+    from semstyle.io import image_to_tensor, tensor_to_image
 
     settings = {"steps": args.gatys_steps, "style_weight": args.gatys_style_weight,
                 "content_weight": args.gatys_content_weight}

@@ -9,13 +9,15 @@ from PIL import Image
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data"
+REQUIRED_DATA = ("content", "styles", "semantic", "video")
+"""Folders of ../shared/data the suite reads; conftest stops the run when one is missing."""
 
 
 def data_dir(name: str) -> Path:
     """A folder of ../shared/data; the suite needs it (CI has it beside the repo)."""
     path = DATA / name
     if not path.is_dir():
-        pytest.skip(f"test images not found at {path}")
+        pytest.fail(f"test images not found at {path}")
     return path
 
 

@@ -10,10 +10,9 @@ import pytest
 import torch
 from PIL import Image
 
-from benchmarks import gatys, metrics
+from benchmarks import common, gatys, metrics
 from benchmarks.common import contact_sheet
-from benchmarks import common
-from benchmarks.quality import gatys_method, paired_comparison, pair_list, parse_args, sign_test
+from benchmarks.quality import gatys_method, pair_list, paired_comparison, parse_args, sign_test
 from benchmarks.speed import Launcher
 
 
@@ -183,6 +182,7 @@ def test_color_distance_grows_with_colour_difference():
 # Gatys reference
 # --------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_gatys_smoke_style_loss_drops(vgg):
     yy, xx = torch.meshgrid(torch.linspace(0, 1, 64), torch.linspace(0, 1, 64), indexing="ij")
     content = torch.stack([xx, yy, 1 - xx]).unsqueeze(0)                       # smooth gradients
@@ -309,6 +309,7 @@ def test_launcher_reports_the_child_peak_rss_not_ours():
 # semantic.py (issue 5)
 # --------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_semantic_benchmark_finds_every_pair_and_runs_end_to_end(tmp_path, capsys):
     import json
 

@@ -7,10 +7,17 @@ import json
 import pytest
 import torch
 
-from semstyle.tensorfile import read_tensors, write_tensors
-from semstyle.checkpoints import average_generators, checkpoint_path, export_model, flatten_optimizer, load_generator, unflatten_optimizer
+from semstyle.checkpoints import (
+    average_generators,
+    checkpoint_path,
+    export_model,
+    flatten_optimizer,
+    load_generator,
+    unflatten_optimizer,
+)
 from semstyle.errors import WeightsError
 from semstyle.nn.generator import Generator
+from semstyle.tensorfile import read_tensors, write_tensors
 
 from .models_fixture import TINY_MODEL, tiny_model_dir
 

@@ -16,12 +16,19 @@ import torch.nn.functional as F
 from PIL import Image, ImageDraw
 from safetensors.torch import save_file
 
-from semstyle.weights import load_encoder, load_hed
 from semstyle import weights
-from semstyle.nn.vgg import CAFFE_BGR_MEAN, TORCH_RGB_MEAN, TORCH_RGB_STD, VGG16_BLOCKS, VGG19_BLOCKS, VGGEncoder, tap_names
-from semstyle.weights import CONVERTED_NAME, convert_hed_h5, default_weights_path, semstyle_home
-from semstyle.nn.hed import HEDEdgeDetector
 from semstyle.errors import WeightsError
+from semstyle.nn.hed import HEDEdgeDetector
+from semstyle.nn.vgg import (
+    CAFFE_BGR_MEAN,
+    TORCH_RGB_MEAN,
+    TORCH_RGB_STD,
+    VGG16_BLOCKS,
+    VGG19_BLOCKS,
+    VGGEncoder,
+    tap_names,
+)
+from semstyle.weights import CONVERTED_NAME, convert_hed_h5, default_weights_path, load_encoder, load_hed, semstyle_home
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 PHOTO = SHARED_DATA / "content" / "chicago.jpg"
@@ -38,11 +45,8 @@ VGG_WIDTHS_19 = (64, 64, 128, 128, 256, 256, 256, 256, 512, 512, 512, 512, 512, 
 
 @pytest.fixture(scope="module")
 def real_weights_path() -> Path:
-    """The converted weights in the real cache (fetched once if missing)."""
-    try:
-        return weights.fetch_weights()
-    except WeightsError as exc:  # offline machine without a cache
-        pytest.skip(f"pretrained VGG weights unavailable: {exc}")
+    """The converted weights in the real cache (make install fetches them)."""
+    return weights.fetch_weights()
 
 
 @pytest.fixture(scope="module")
@@ -78,8 +82,6 @@ def home(tmp_path, monkeypatch) -> Path:
 
 
 def load_photo(size: int) -> torch.Tensor:
-    if not PHOTO.is_file():
-        pytest.skip(f"shared photo not found: {PHOTO}")
     image = Image.open(PHOTO).convert("RGB").resize((size, size), Image.BICUBIC)
     return torch.from_numpy(np.asarray(image).copy()).permute(2, 0, 1).float().div(255)[None]
 

@@ -11,7 +11,20 @@ import math
 import pytest
 import torch
 
-from semstyle.nn.losses import content_loss, discriminator_adversarial_loss, generator_adversarial_loss, gram_matrix, gram_style_loss, identity_loss, injected_content_loss, mean_std_style_loss, r1_penalty, style_code_loss, style_loss, total_variation
+from semstyle.nn.losses import (
+    content_loss,
+    discriminator_adversarial_loss,
+    generator_adversarial_loss,
+    gram_matrix,
+    gram_style_loss,
+    identity_loss,
+    injected_content_loss,
+    mean_std_style_loss,
+    r1_penalty,
+    style_code_loss,
+    style_loss,
+    total_variation,
+)
 
 EPS = 1e-5  # the variance epsilon of models.channel_mean_std
 

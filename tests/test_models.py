@@ -12,8 +12,8 @@ from torch import nn
 from torch.nn.utils import parametrize
 
 from semstyle.config import ModelConfig
-from semstyle.nn.generator import Decoder, FeatureModulation, Generator, StyleEncoder, StyleInjection, tap_channels
 from semstyle.nn.discriminator import MultiScaleDiscriminator, PatchDiscriminator
+from semstyle.nn.generator import Decoder, FeatureModulation, Generator, StyleEncoder, StyleInjection, tap_channels
 from semstyle.nn.stats import channel_mean_std
 
 STYLE_DIM = 16

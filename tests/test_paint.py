@@ -8,12 +8,12 @@ import pytest
 import torch
 from PIL import Image
 
-from semstyle.semantic import paint
 from semstyle.cli import main
 from semstyle.io import image_to_tensor, read_provenance
 from semstyle.nn.losses import gram_matrix
-from semstyle.semantic.masks import SemanticWarning
+from semstyle.semantic import paint
 from semstyle.semantic.labels import one_hot
+from semstyle.semantic.masks import SemanticWarning
 
 from .helpers import data_dir
 
@@ -76,6 +76,7 @@ def test_colour_fill_is_each_style_regions_mean_colour():
     assert torch.allclose(fill[0, :, 0, 2], style[0].mean(dim=(1, 2)))  # missing label: whole painting
 
 
+@pytest.mark.slow
 def test_paint_follows_the_doodle_labels(vgg, painting):
     """After painting, each doodle half is closer (masked Gram, every layer)
     to its own label's style region than to the other one's."""
@@ -98,6 +99,7 @@ def test_paint_follows_the_doodle_labels(vgg, painting):
         assert min(dist, key=dist.get) == name, (name, dist)
 
 
+@pytest.mark.slow
 def test_paint_is_deterministic_and_coarse_to_fine(vgg, painting, tmp_path):
     Image.fromarray(two_labels((96, 72), BLUE, RED)).save(tmp_path / "doodle.png")
     args = (tmp_path / "doodle.png", painting / "style.png", painting / "style_labels.png")

@@ -7,11 +7,11 @@ import pytest
 import torch
 from PIL import Image
 
+from semstyle.cli.stylize import parse_style_arg
 from semstyle.errors import ConfigError, WeightsError
 from semstyle.io import image_to_tensor
-from semstyle.stylizer import Stylizer
 from semstyle.pipeline.prepare import fit_size, pad_for_network, preserve_color
-from semstyle.cli.stylize import parse_style_arg
+from semstyle.stylizer import Stylizer
 
 from .helpers import data_dir
 from .models_fixture import tiny_model_dir
@@ -65,6 +65,7 @@ def test_bad_strength_is_rejected(stylizer, photo, painting, strength):
         stylizer.stylize(photo, painting, strength=strength)
 
 
+@pytest.mark.slow
 def test_blend_is_the_weighted_sum_of_style_vectors(stylizer):
     styles = data_dir("styles")
     a, b = styles / "starry_night.jpg", styles / "the_scream.jpg"
@@ -101,11 +102,13 @@ def test_missing_default_model_says_what_to_do(monkeypatch, tmp_path):
 
 
 def test_run_directory_means_latest_checkpoint(tmp_path, photo, painting):
-    from semstyle.tensorfile import write_tensors
+    import json
+
     from semstyle.checkpoints import checkpoint_path, prefixed
     from semstyle.config import to_dict
     from semstyle.nn.generator import Generator
-    import json
+    from semstyle.tensorfile import write_tensors
+
     from .models_fixture import TINY_MODEL
 
     for step, seed in ((1, 1), (2, 2)):
@@ -119,6 +122,7 @@ def test_run_directory_means_latest_checkpoint(tmp_path, photo, painting):
     assert torch.equal(loaded.engine.generator.decoder.to_rgb[1].weight, g.decoder.to_rgb[1].weight)
 
 
+@pytest.mark.slow
 def test_shipped_default_model_stylizes_a_photo(photo, painting):
     """The model in src/semstyle/assets/default loads and really stylizes:
     the output's colour statistics move towards the painting's."""
@@ -154,6 +158,7 @@ def border_step(img: Image.Image) -> float:
     return float(np.mean([np.abs(s[:3].mean(axis=(0, 1)) - s[4:12].mean(axis=(0, 1))).mean() for s in sides]))
 
 
+@pytest.mark.slow
 def test_border_margin_removes_the_frame_of_zero_padding():
     """Without reflected margins the shipped model paints a frame along the border."""
     with_margin = Stylizer(device="cpu", precision="fp32")

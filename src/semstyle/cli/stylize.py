@@ -55,7 +55,8 @@ def _add_semantic_flags(p, d: StylizeOptions) -> None:
                    help="paint this mask's area in its own style (repeatable; later over earlier)")
     g.add_argument("--protect", action="append", default=[], metavar="MASK",
                    help="keep this mask's area exactly as the input (repeatable)")
-    g.add_argument("--content-labels", metavar="PNG", help="colour-coded label map of the content (with --style-labels)")
+    g.add_argument("--content-labels", metavar="PNG",
+                   help="colour-coded label map of the content (with --style-labels)")
     g.add_argument("--style-labels", metavar="PNG", help="colour-coded label map of the style image: each content "
                    "label takes the style of the same-colour style region")
     g.add_argument("--label-palette", dest="palette", default=d.palette, metavar="auto|dpst|RRGGBB,...",

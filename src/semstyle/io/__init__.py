@@ -7,8 +7,15 @@ submodules directly.
 """
 
 from .provenance import DIGITAL_SOURCE_TYPE, XMP_NAMESPACE, Provenance, read_provenance
-from .read import (DEFAULT_MAX_PIXELS, IMAGE_EXTENSIONS, ImageSource, expand_mode, list_images, load_image,
-                   read_raw_image)
+from .read import (
+                   DEFAULT_MAX_PIXELS,
+                   IMAGE_EXTENSIONS,
+                   ImageSource,
+                   expand_mode,
+                   list_images,
+                   load_image,
+                   read_raw_image,
+)
 from .tensors import image_to_tensor, tensor_to_image
 from .write import OUTPUT_FORMATS, ensure_writable, save_image
 

@@ -14,8 +14,8 @@ own check of the header's size before any pixel is decoded (Pillow reads
 only the header on ``open``); Pillow's own limit stays in place above it.
 Its ``DecompressionBombWarning`` (for images between its two limits, which
 our check has already judged) and its corrupt-EXIF warnings (the EXIF block
-is optional; we skip a broken one) are silenced once, here, instead of per
-call, because ``warnings.catch_warnings`` is not thread-safe.
+is optional; we skip a broken one) are filtered out, without
+``warnings.catch_warnings``, which is not thread-safe.
 """
 
 from __future__ import annotations
@@ -47,9 +47,16 @@ can be asked for per call; Pillow refuses anything above this anyway."""
 DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, IndexError,
                  TypeError, KeyError, ZeroDivisionError)
 
-warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
-warnings.filterwarnings("ignore", message=r"(?i).*corrupt exif", module=r"PIL\.")
-warnings.filterwarnings("ignore", message=r"(?i).*(truncated|corrupt).*exif", module=r"PIL\.")
+
+
+def _silence_pillow_noise() -> None:
+    """Pillow's bomb warning (our own check has judged the size already) and its
+    corrupt-EXIF warnings (the block is optional; a broken one is skipped) are not for
+    our users' stderr. Filters are (re)installed, never saved and restored: inserting
+    an identical filter is idempotent, while ``catch_warnings`` is not thread-safe.
+    Re-installed on every decode because test runners and apps reset the filters."""
+    warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
+    warnings.filterwarnings("ignore", message=r"(?i).*(corrupt|truncated).*exif", category=UserWarning)
 
 
 # --------------------------------------------------------------------------
@@ -129,6 +136,7 @@ def _open_source(source: ImageSource):
 def _decode(source: ImageSource, *, min_size: int, max_pixels: int) -> Image.Image:
     """Open and fully decode, so truncation fails here rather than later."""
     name = source_name(source)
+    _silence_pillow_noise()
     try:
         with Image.open(_open_source(source)) as img:
             _check_dimensions(name, img.size, min_size, max_pixels)

@@ -220,6 +220,13 @@ class Generator(nn.Module):
         self.decoder = Decoder(config.style_dim, config.decoder_width, config.modulate_decoder,
                                tap_channels(config.content_layer), level=int(config.content_layer[4]))
 
+    def use_decoder_dtype(self, dtype: torch.dtype) -> Generator:
+        """Keep the decoder's weights in ``dtype`` (bfloat16 runs it twice as fast as
+        autocast's per-call casts, measured at 1024 px); the style encoder and the
+        injection stay float32. :meth:`run` feeds the decoder in its own dtype."""
+        self.decoder.to(dtype)
+        return self
+
     @property
     def taps(self) -> tuple[str, ...]:
         """The VGG taps :meth:`run` may read: the content layer, and the style layers for strength < 1."""

@@ -41,9 +41,9 @@ def default_model_path() -> Path:
 class StyleEngine:
     """A generator and the frozen VGG encoder on one device, in one precision.
 
-    ``precision`` bfloat16 keeps the decoder's weights in bfloat16 (twice as
-    fast as autocast's per-call casts, measured at 1024 px) and runs VGG and
-    the injection under autocast; float32 is exact.
+    ``precision`` bfloat16 keeps the decoder's weights in bfloat16
+    (:meth:`~semstyle.nn.generator.Generator.use_decoder_dtype`) and runs VGG
+    and the injection under autocast; float32 is exact.
     """
 
     def __init__(self, generator: Generator, encoder: VGGEncoder, device: torch.device, dtype: torch.dtype,
@@ -54,7 +54,7 @@ class StyleEngine:
         self.encoder = encoder.to(device).to(memory_format=torch.channels_last)
         self.generator = generator.to(device).eval().to(memory_format=torch.channels_last)
         if dtype == torch.bfloat16:
-            self.generator.decoder.to(torch.bfloat16)
+            self.generator.use_decoder_dtype(torch.bfloat16)
 
     @classmethod
     def load(cls, model: str | Path | None = None, device: str = "auto", precision: str = "auto",

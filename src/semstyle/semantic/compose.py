@@ -30,8 +30,16 @@ from ..pipeline.prepare import preserve_color
 from ..pipeline.styles import single_style_image
 from .auto import AutoLabels, auto_labels_of_tensors
 from .labels import choose_palette, label_indices
-from .masks import MASK_THRESHOLD, SemanticWarning, binary_mask, check_aspect, composite, feather_alpha, \
-    label_colours, mask_name
+from .masks import (
+    MASK_THRESHOLD,
+    SemanticWarning,
+    binary_mask,
+    check_aspect,
+    composite,
+    feather_alpha,
+    label_colours,
+    mask_name,
+)
 from .transfer import transfer_by_labels
 
 

@@ -11,6 +11,7 @@ import torch
 from .labels import MIN_LABEL_FRACTION, MIN_STYLE_FRACTION, one_hot
 from .refine import layer_scales, region_stats, stats_distance
 
+
 @dataclass
 class LabelMatch:
     """How one content label's output region compares with the style's regions."""

@@ -51,8 +51,15 @@ from ..optimize import lbfgs
 from ..pipeline.options import DEFAULT_STYLE_SIZE, MIN_SIDE, MaskLike, check_count, check_side
 from ..pipeline.prepare import fit_size, image_tensor
 from ..weights import load_encoder
-from .labels import choose_palette, label_indices, one_hot, present_labels, resize_labels, snap_to_palette, \
-    warn_missing_labels
+from .labels import (
+    choose_palette,
+    label_indices,
+    one_hot,
+    present_labels,
+    resize_labels,
+    snap_to_palette,
+    warn_missing_labels,
+)
 from .masks import label_colours
 
 PAINT_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")

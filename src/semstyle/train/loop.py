@@ -65,17 +65,17 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True) -> P
     if latest is not None and not resume:
         raise ConfigError(f"{run_dir} already holds checkpoints; resume to continue that run "
                           f"or choose another output folder")
-    if resume and latest is None:
-        print(f"semstyle: note: {run_dir} holds no checkpoint yet; starting at step 0", file=sys.stderr)
     run_dir.mkdir(parents=True, exist_ok=True)
     # under torchrun the processes of one run share the folder; only the main one holds the lock
     main_process = int(os.environ.get("RANK", "0")) == 0
     with exclusive_lock(run_dir / LOCK_FILE, f"the training run {run_dir}") if main_process else nullcontext():
-        return _train_locked(config, run_dir, progress)
+        return _train_locked(config, run_dir, progress, resume)
 
 
-def _train_locked(config: TrainConfig, run_dir: Path, progress: bool) -> Path:
+def _train_locked(config: TrainConfig, run_dir: Path, progress: bool, resume: bool) -> Path:
     latest = ckpt.latest_checkpoint(run_dir)  # again, under the lock
+    if resume and latest is None:
+        print(f"semstyle: note: {run_dir} holds no checkpoint yet; starting at step 0", file=sys.stderr)
     trainer = Trainer(config)
     _report_skipped(trainer)
     if latest is not None:
