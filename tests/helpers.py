@@ -29,3 +29,22 @@ def make_image_folder(src: Path, dest: Path, count: int, side: int = 64) -> Path
         img.thumbnail((side * 2, side * 2))
         img.save(dest / path.name, quality=90)
     return dest
+
+
+def run_cli(argv, capsys) -> tuple[int, str, str]:
+    """``semstyle ARGV`` in this process: (exit code, stdout, stderr)."""
+    from semstyle.cli import main
+
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def assert_one_line_error(code: int, err: str, *needles: str) -> str:
+    """Exit code 2 and exactly one non-empty stderr line, containing every needle; returns the line."""
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert code == 2, err
+    assert len(lines) == 1 and "Traceback" not in err, err
+    for needle in needles:
+        assert needle in lines[0], (needle, err)
+    return lines[0]

@@ -13,50 +13,13 @@ import pytest
 import torch
 from PIL import Image
 
-from semstyle.cli import main
 from semstyle.io import DIGITAL_SOURCE_TYPE, read_provenance
 
-from .helpers import data_dir
-from .models_fixture import tiny_model_dir
-
-
-@pytest.fixture(scope="module")
-def model(tmp_path_factory):
-    return tiny_model_dir(tmp_path_factory.mktemp("model"))
-
-
-@pytest.fixture(scope="module")
-def style(tmp_path_factory):
-    img = Image.open(data_dir("styles") / "starry_night.jpg")
-    img.thumbnail((96, 96))
-    path = tmp_path_factory.mktemp("style") / "starry night & co.jpg"
-    img.save(path)
-    return path
-
-
-@pytest.fixture(scope="module")
-def photo(tmp_path_factory):
-    img = Image.open(data_dir("content") / "chicago.jpg").convert("RGB").resize((90, 60))
-    path = tmp_path_factory.mktemp("photo") / "chicago.png"
-    img.save(path)
-    return path
+from .helpers import assert_one_line_error, data_dir, run_cli
 
 
 def stylize(*args: str) -> list[str]:
     return ["stylize", *map(str, args)]
-
-
-def run_cli(argv: list[str], capsys) -> tuple[int, str, str]:
-    code = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def assert_one_line_error(code: int, err: str, needle: str) -> None:
-    assert code == 2
-    lines = [line for line in err.splitlines() if line.strip()]
-    assert len(lines) == 1, err
-    assert "Traceback" not in err and needle in lines[0], err
 
 
 def test_stylize_writes_photo_sized_image_with_provenance(model, style, photo, tmp_path, capsys):

@@ -19,50 +19,12 @@ from PIL import Image
 
 from semstyle import StylizeOptions, Stylizer
 from semstyle.checkpoints import MODEL_FILE, export_model, prefixed
-from semstyle.cli import main
 from semstyle.errors import ConfigError, OptionError, WeightsError
 from semstyle.nn.generator import Generator
 from semstyle.tensorfile import write_tensors
 
-from .helpers import data_dir
+from .helpers import assert_one_line_error, run_cli
 from .models_fixture import TINY_MODEL, tiny_model_dir
-
-
-@pytest.fixture(scope="module")
-def model(tmp_path_factory):
-    return tiny_model_dir(tmp_path_factory.mktemp("model"))
-
-
-@pytest.fixture(scope="module")
-def style(tmp_path_factory):
-    img = Image.open(data_dir("styles") / "starry_night.jpg")
-    img.thumbnail((96, 96))
-    path = tmp_path_factory.mktemp("style") / "starry.jpg"
-    img.save(path)
-    return path
-
-
-@pytest.fixture(scope="module")
-def photo(tmp_path_factory):
-    img = Image.open(data_dir("content") / "chicago.jpg").convert("RGB").resize((90, 60))
-    path = tmp_path_factory.mktemp("photo") / "chicago.png"
-    img.save(path)
-    return path
-
-
-def run_cli(argv, capsys) -> tuple[int, str, str]:
-    code = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def assert_one_line_error(code: int, err: str, *needles: str) -> str:
-    lines = [line for line in err.splitlines() if line.strip()]
-    assert code == 2, err
-    assert len(lines) == 1 and "Traceback" not in err, err
-    for needle in needles:
-        assert needle in lines[0], (needle, err)
-    return lines[0]
 
 
 def stylize(photo, style, out, model, *extra) -> list:

@@ -17,12 +17,10 @@ import pytest
 from PIL import Image
 
 from semstyle import checkpoints as ckpt
-from semstyle.cli import main
 from semstyle.files import atomic_write_bytes, remove_stale_temps
 from semstyle.io import save_image
 
-from .helpers import data_dir, make_image_folder
-from .models_fixture import tiny_model_dir
+from .helpers import assert_one_line_error, data_dir, make_image_folder, run_cli
 
 pytestmark = pytest.mark.slow
 
@@ -40,20 +38,6 @@ def train_args(folders, out: Path, steps: int, *extra: str) -> list[str]:
     content, styles = folders
     return ["train", "--content", str(content), "--styles", str(styles), "--out", str(out), "--steps", str(steps),
             "--size", "32", "--batch-size", "2", *TINY, *extra]
-
-
-def run_cli(argv, capsys) -> tuple[int, str, str]:
-    code = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def one_line(code: int, err: str, *needles: str) -> str:
-    lines = [line for line in err.splitlines() if line.strip()]
-    assert code == 2 and len(lines) == 1 and "Traceback" not in err, err
-    for needle in needles:
-        assert needle in lines[0], (needle, err)
-    return lines[0]
 
 
 def cli_process(argv: list[str], **kwargs) -> subprocess.Popen:
@@ -76,13 +60,13 @@ def cli_process(argv: list[str], **kwargs) -> subprocess.Popen:
 ])
 def test_bad_training_numbers_are_refused_before_work(folders, tmp_path, capsys, assignment, needle):
     code, _, err = run_cli(train_args(folders, tmp_path / "run", 2, "--set", assignment), capsys)
-    one_line(code, err, needle)
+    assert_one_line_error(code, err, needle)
     assert not (tmp_path / "run").exists()
 
 
 def test_resume_of_a_missing_folder_is_refused(folders, tmp_path, capsys):
     code, _, err = run_cli(train_args(folders, tmp_path / "nowhere", 2, "--resume"), capsys)
-    one_line(code, err, "--resume", "does not exist")
+    assert_one_line_error(code, err, "--resume", "does not exist")
     assert not (tmp_path / "nowhere").exists()
 
 
@@ -95,7 +79,7 @@ def test_second_training_on_one_folder_is_refused(folders, tmp_path, capsys):
             assert first.poll() is None and time.time() < deadline, first.stderr.read()
             time.sleep(0.2)
         code, _, err = run_cli(train_args(folders, run, 5, "--resume"), capsys)
-        one_line(code, err, "in use by another process", f"pid {first.pid}")
+        assert_one_line_error(code, err, "in use by another process", f"pid {first.pid}")
     finally:
         first.send_signal(signal.SIGINT)
         first.communicate(timeout=120)
@@ -128,16 +112,11 @@ def test_unreadable_training_images_are_reported(folders, tmp_path):
 # Exports
 # --------------------------------------------------------------------------
 
-@pytest.fixture(scope="module")
-def model(tmp_path_factory):
-    return tiny_model_dir(tmp_path_factory.mktemp("model"))
-
-
 def test_export_onto_an_existing_file(model, tmp_path, capsys):
     target = tmp_path / "precious.txt"
     target.write_text("keep me")
     code, _, err = run_cli(["export", model, "-o", target], capsys)
-    one_line(code, err, "a file of that name exists")
+    assert_one_line_error(code, err, "a file of that name exists")
     assert target.read_text() == "keep me"
 
 
@@ -146,13 +125,13 @@ def test_export_into_a_foreign_folder(model, tmp_path, capsys):
     folder.mkdir()
     (folder / "holiday.jpg").write_bytes(b"x")
     code, _, err = run_cli(["export", model, "-o", folder], capsys)
-    one_line(code, err, "not empty and holds no model.safetensors")
+    assert_one_line_error(code, err, "not empty and holds no model.safetensors")
     assert [p.name for p in folder.iterdir()] == ["holiday.jpg"]
 
 
 def test_export_to_a_read_only_place(model, capsys):
     code, _, err = run_cli(["export", model, "-o", "/sys/semstyle-export"], capsys)
-    one_line(code, err, "cannot write model folder /sys/semstyle-export")
+    assert_one_line_error(code, err, "cannot write model folder /sys/semstyle-export")
     assert not Path("/sys/semstyle-export").exists()
 
 
@@ -167,7 +146,7 @@ def test_export_onto_a_full_disk_leaves_nothing(model, tmp_path):
         sys.exit(main(["export", {str(model)!r}, "-o", {str(tmp_path / "exported")!r}]))
     """)
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    one_line(result.returncode, result.stderr, "cannot write model folder", "file too large")
+    assert_one_line_error(result.returncode, result.stderr, "cannot write model folder", "file too large")
     assert list(tmp_path.iterdir()) == []
 
 

@@ -45,7 +45,8 @@ from semstyle.stylizer import Stylizer
 from .helpers import data_dir
 from .models_fixture import tiny_model_dir
 
-RED, GREEN, BLUE, YELLOW, WHITE, BLACK = (255, 0, 0), (0, 255, 0), (0, 0, 255), (255, 255, 0), (255, 255, 255), (0, 0, 0)
+RED, GREEN, BLUE, YELLOW = (255, 0, 0), (0, 255, 0), (0, 0, 255), (255, 255, 0)
+WHITE, BLACK = (255, 255, 255), (0, 0, 0)
 CYAN, MAGENTA, GREY = (0, 255, 255), (255, 0, 255), (128, 128, 128)
 
 # The labels of every pair, as SOURCES.md lists them ("dominant mask colours").

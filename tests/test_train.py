@@ -185,8 +185,8 @@ def _cli_train(folders, out: Path, steps: int, *extra: str) -> list[str]:
     content, styles = folders
     return [sys.executable, "-m", "semstyle.cli", "train", "--content", str(content), "--styles", str(styles),
             "--out", str(out), "--steps", str(steps), "--size", "32", "--batch-size", "2", "--no-progress",
-            "--set", "checkpoint_every=1", "--set", "log_every=1", "--set", "model.decoder_width=32", "--set", "model.style_dim=16",
-            "--set", "model.disc_channels=8", "--set", "threads=1", *extra]
+            "--set", "checkpoint_every=1", "--set", "log_every=1", "--set", "model.decoder_width=32",
+            "--set", "model.style_dim=16", "--set", "model.disc_channels=8", "--set", "threads=1", *extra]
 
 
 def _wait_for_checkpoint(run: Path, proc: subprocess.Popen, timeout: float = 120) -> None:

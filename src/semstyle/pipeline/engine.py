@@ -129,8 +129,8 @@ class StyleEngine:
             # over the margin too: on these VGG weights some channels fire only near a border,
             # and dropping it moves the photo's own vector far from what the model was trained on
             feats = self.encoder(padded, taps)
-            output = self.generator(feats, style.to(self.device), masks=masks, strength=strength, stats=stats,
-                                    region_norm=region_norm)
+        output = self.generator(feats, style.to(self.device), masks=masks, strength=strength, stats=stats,
+                                region_norm=region_norm)
         return output[..., rows, cols].float().clamp(0, 1)
 
     @torch.no_grad()
