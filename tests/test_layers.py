@@ -19,6 +19,7 @@ LAYERS = [
     ("files on disk", {"semstyle.io", "semstyle.weights", "semstyle.checkpoints"}),
     ("pipeline", {"semstyle.pipeline"}),
     ("semantic", {"semstyle.semantic"}),
+    ("video", {"semstyle.video"}),
     ("training", {"semstyle.train"}),
     ("Python API", {"semstyle.stylizer"}),
     ("command line", {"semstyle.cli"}),

@@ -46,3 +46,8 @@ class OptionError(ConfigError):
 
 class BusyError(SemstyleError):
     """Another process holds a resource this one needs (a training run's folder)."""
+
+
+class SemstyleWarning(UserWarning):
+    """Something odd but usable (a stretched mask, audio that cannot be copied); the CLI
+    prints each as one ``semstyle: warning: ...`` line."""

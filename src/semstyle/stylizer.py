@@ -8,9 +8,11 @@ validates it once, reads the images, and runs the engine's one forward pass
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from PIL import Image
 
@@ -24,6 +26,8 @@ from .pipeline.prepare import preserve_color
 from .pipeline.styles import ImageLike, StyleLike, style_names
 from .semantic.auto import AutoLabels
 from .semantic.compose import find_auto_labels, stylize_regions
+from .video.frames import Progress, VideoOptions, VideoResult, stylize_frames, stylize_video
+from .video.schedule import Keyframe, StyleSchedule
 
 
 class Stylizer:
@@ -111,3 +115,35 @@ class Stylizer:
         result = self.stylize(content, style, opts)
         names = style_names(style) + [name for entry in opts.regions for name in style_names(entry[1])]
         return save_image(result, output, provenance=self.provenance(names) if metadata else None)
+
+    # -- video ----------------------------------------------------------------
+
+    def style_schedule(self, style: StyleLike | Mapping[float, StyleLike] | StyleSchedule,
+                       options: StylizeOptions | None = None) -> StyleSchedule:
+        """One style for a whole clip, or ``{seconds: style}`` keyframes interpolated in style-vector space."""
+        if isinstance(style, StyleSchedule):
+            return style
+        opts = self.resolve_options(options)
+        if isinstance(style, Mapping):
+            return StyleSchedule([Keyframe(float(t), self.engine.encode_style(s, opts.style_size, opts.max_pixels))
+                                  for t, s in style.items()])
+        return StyleSchedule.constant(self.engine.encode_style(style, opts.style_size, opts.max_pixels))
+
+    def stylize_video(self, source: str | Path, output: str | Path,
+                      style: StyleLike | Mapping[float, StyleLike] | StyleSchedule,
+                      options: StylizeOptions | None = None, *, video: VideoOptions | None = None,
+                      on_progress: Callable[[Progress], None] | None = None, **overrides: Any) -> VideoResult:
+        """Stylize a video file (anything FFmpeg reads) into ``output`` (.mp4, .mov, .mkv, .webm),
+        keeping size, timestamps, rotation and audio; temporally steady (``video``:
+        :class:`~semstyle.video.frames.VideoOptions`). Written atomically."""
+        opts = self.resolve_options(options, **overrides)
+        return stylize_video(self.engine, source, output, self.style_schedule(style, opts), opts,
+                             video or VideoOptions(), on_progress)
+
+    def stylize_frames(self, frames: Iterable[np.ndarray], style: StyleLike | Mapping[float, StyleLike],
+                       options: StylizeOptions | None = None, *, video: VideoOptions | None = None,
+                       rate: float = 25.0, **overrides: Any) -> Iterator[np.ndarray]:
+        """Your own frames (RGB uint8 arrays, in order, ``rate`` per second) -> stylized frames, one at a time."""
+        opts = self.resolve_options(options, **overrides)
+        return stylize_frames(self.engine, frames, self.style_schedule(style, opts), opts, video or VideoOptions(),
+                              rate)

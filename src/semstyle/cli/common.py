@@ -45,10 +45,10 @@ def say(message: str) -> None:
 @contextmanager
 def warnings_as_lines() -> Iterator[None]:
     """Warnings raised inside the block become one ``semstyle: warning: ...`` line each."""
-    from ..semantic.masks import SemanticWarning
+    from ..errors import SemstyleWarning
 
     with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", SemanticWarning)  # every one, not once per place; others as filtered
+        warnings.simplefilter("always", SemstyleWarning)  # every one, not once per place; others as filtered
         yield
     seen = set()
     for w in caught:
@@ -58,10 +58,11 @@ def warnings_as_lines() -> Iterator[None]:
             say(f"semstyle: warning: {text}")
 
 
-def progress(total: int, desc: str, enabled: bool):
+def progress(total: int | None, desc: str, enabled: bool, unit: str = "it"):
+    """A bar on stderr showing rate and time left (tqdm)."""
     from tqdm import tqdm
 
-    return tqdm(total=total, desc=desc, dynamic_ncols=True, disable=not enabled, file=sys.stderr)
+    return tqdm(total=total, desc=desc, unit=unit, dynamic_ncols=True, disable=not enabled, file=sys.stderr)
 
 
 def ensure_weights(encoder_weights: str | None) -> None:

@@ -16,6 +16,7 @@ or :meth:`StyleEngine.encode_style` (files, PIL images and blends).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
 
@@ -111,13 +112,15 @@ class StyleEngine:
 
     @torch.no_grad()
     def stylize(self, content: torch.Tensor, style: torch.Tensor, *, strength: float = 1.0,
-                masks: torch.Tensor | None = None, stats: NormStats | None = None, region_norm: bool = True,
-                border_margin: int = BORDER_MARGIN) -> torch.Tensor:
+                masks: torch.Tensor | None = None, stats: NormStats | Callable[[NormStats], NormStats] | None = None,
+                region_norm: bool = True, border_margin: int = BORDER_MARGIN) -> torch.Tensor:
         """(N, 3, H, W) in 0..1 -> stylized (N, 3, H, W) float32 in 0..1, any H and W.
 
         ``style`` is (1 or N, D), or (1 or N, K, D) with ``masks`` (1 or N, K, H, W) at
-        the content's size, summing to 1 per pixel; ``stats`` see
-        :meth:`~semstyle.nn.generator.Generator.content_stats` (at the padded size).
+        the content's size, summing to 1 per pixel. ``stats``: the normalisation statistics
+        to use (see :meth:`~semstyle.nn.generator.Generator.content_stats`; a thumbnail's for
+        tiles), or a function from this image's own to the ones to use (a moving average over
+        video frames), computed in the same pass.
         """
         padded, (rows, cols) = pad_for_network(content.to(self.device), border_margin)
         padded = padded.contiguous(memory_format=torch.channels_last)
@@ -129,6 +132,8 @@ class StyleEngine:
             # over the margin too: on these VGG weights some channels fire only near a border,
             # and dropping it moves the photo's own vector far from what the model was trained on
             feats = self.encoder(padded, taps)
+        if callable(stats):
+            stats = stats(self.generator.content_stats(feats, masks, region_norm))
         output = self.generator(feats, style.to(self.device), masks=masks, strength=strength, stats=stats,
                                 region_norm=region_norm)
         return output[..., rows, cols].float().clamp(0, 1)

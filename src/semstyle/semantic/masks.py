@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from ..errors import SemstyleWarning
 from ..io.read import expand_mode, read_raw_image
 from ..pipeline.options import MaskLike, check_pixels
 
@@ -34,7 +35,7 @@ MASK_THRESHOLD = 128
 ASPECT_TOLERANCE = 0.02
 """Relative aspect-ratio difference above which a stretched mask gives a warning."""
 
-class SemanticWarning(UserWarning):
+class SemanticWarning(SemstyleWarning):
     """Something in a mask or label map is odd but usable (stretched mask, missing label).
 
     The CLI prints each as one ``semstyle: warning: ...`` line on stderr.
