@@ -328,3 +328,50 @@ def test_semantic_benchmark_finds_every_pair_and_runs_end_to_end(tmp_path, capsy
         assert 0 <= res["matched"] <= res["labels"] == 5
     assert Image.open(tmp_path / "semantic_sheet.png").width > 0
     assert "all labels" in capsys.readouterr().out
+
+
+# --------------------------------------------------------------------------
+# Video benchmark (issue 11): warping error and flicker
+# --------------------------------------------------------------------------
+
+def _textured(size=(96, 64), seed=0):
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    small = rng.integers(0, 256, (size[1] // 4, size[0] // 4, 3), dtype=np.uint8)
+    return np.asarray(Image.fromarray(small).resize(size, Image.BICUBIC))
+
+
+def test_warping_error_is_zero_for_output_that_moves_with_the_input():
+    import numpy as np
+
+    from benchmarks.video import warping_error
+
+    base = _textured((128, 96))
+    inputs = [np.roll(base, 2 * t, axis=1) for t in range(4)]   # a steady pan of 2 px per frame
+    same_motion = [np.roll(255 - base, 2 * t, axis=1) for t in range(4)]
+    flickering = [np.clip(o.astype(int) + (40 if t % 2 else -40), 0, 255).astype(np.uint8)
+                  for t, o in enumerate(same_motion)]
+    steady = warping_error(same_motion, inputs)
+    assert steady < 2.0  # x1000: interpolation at the edges only
+    assert warping_error(flickering, inputs) > 10 * max(steady, 0.1)
+
+
+def test_flicker_is_the_mean_luminance_change():
+    import numpy as np
+
+    from benchmarks.video import flicker
+
+    frames = [np.full((8, 8, 3), v, np.uint8) for v in (100, 110, 100, 130)]
+    assert flicker(frames) == pytest.approx((10 + 10 + 30) / 3, abs=1e-4)
+
+
+def test_camera_path_clip_pans_and_zooms():
+    import numpy as np
+
+    from benchmarks.video import camera_path_clip
+
+    photo = Image.fromarray(_textured((400, 300), seed=1))
+    clip = camera_path_clip(photo, 5, size=(64, 36))
+    assert len(clip) == 5 and clip[0].shape == (36, 64, 3)
+    assert all(np.abs(a.astype(int) - b).mean() > 3 for a, b in zip(clip, clip[1:]))
