@@ -21,7 +21,7 @@ from semstyle.nn.generator import Generator
 from semstyle.tensorfile import read_tensors
 from semstyle.train.data import ImageBank
 from semstyle.train.loop import train
-from semstyle.train.trainer import EMA, validate
+from semstyle.train.trainer import EMA, Trainer, validate
 
 from .helpers import data_dir, make_image_folder
 
@@ -241,3 +241,52 @@ def test_ddp_with_two_cpu_processes(folders, tmp_path):
     _, metadata = read_tensors(ckpt.latest_checkpoint(run))
     assert metadata["step"] == "2"
     assert len((run / "log.jsonl").read_text().splitlines()) == 2  # only rank 0 logs
+
+
+# --------------------------------------------------------------------------
+# The temporal term (video stability) and fine-tuning
+# --------------------------------------------------------------------------
+
+def test_identity_warp_changes_nothing_and_small_warps_move_pixels():
+    from semstyle.train.temporal import apply_warps, random_warps
+
+    image = torch.rand(2, 3, 32, 40)
+    identity = torch.tensor([[1.0, 0, 0], [0, 1.0, 0]]).expand(2, 2, 3)
+    same, valid = apply_warps(image, identity)
+    assert torch.allclose(same, image, atol=1e-5) and bool(valid.all())
+    warps = random_warps(2, torch.Generator().manual_seed(0))
+    moved, valid = apply_warps(image, warps)
+    assert not torch.allclose(moved, image, atol=1e-2)
+    assert 0.7 < float(valid.mean()) < 1.0  # a border comes in from outside, most stays
+    assert torch.equal(warps, random_warps(2, torch.Generator().manual_seed(0)))  # from the step's generator
+
+
+def test_temporal_loss_by_hand():
+    from semstyle.nn.losses import temporal_loss
+
+    a = torch.zeros(1, 3, 2, 2)
+    b = torch.ones(1, 3, 2, 2)
+    valid = torch.tensor([[[[1.0, 1.0], [0.0, 0.0]]]])
+    assert float(temporal_loss(a, a, valid)) == 0.0
+    assert float(temporal_loss(a, b, valid)) == pytest.approx(1.0)  # mean over the valid half
+
+
+def test_training_with_the_temporal_term_logs_it(folders, tmp_path):
+    last = train(tiny_config(folders, tmp_path / "run", 2, loss=LossConfig(temporal_weight=5.0)), progress=False)
+    records = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    assert all("temporal" in r and r["temporal"] >= 0 for r in records)
+    assert last.is_file()
+
+
+def test_finetune_starts_from_the_models_weights(folders, tmp_path):
+    from .models_fixture import tiny_model_dir
+
+    model = tiny_model_dir(tmp_path / "model", seed=5)
+    config = tiny_config(folders, tmp_path / "run", 1, init_model=str(model))
+    trainer = Trainer(config)
+    expected, _ = ckpt.load_generator(model)
+    assert all(torch.equal(v, expected.state_dict()[k]) for k, v in trainer.generator.state_dict().items())
+    with pytest.raises(ConfigError, match="other model settings.*decoder_width"):
+        Trainer(
+            tiny_config(folders, tmp_path / "run2", 1, init_model=str(model),
+                        model=ModelConfig(style_dim=16, decoder_width=64, disc_channels=8)))

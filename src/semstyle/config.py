@@ -58,6 +58,7 @@ class LossConfig:
     tv_weight: float = 0.0
     identity_weight: float = 1.0
     style_code_weight: float = 1.0
+    temporal_weight: float = 0.0  # G(warp(x)) = warp(G(x)) for small random warps (video stability); 0: off
 
 
 @dataclass
@@ -85,6 +86,7 @@ class TrainConfig:
     keep_checkpoints: int = 3
     ema_decay: float = 0.0  # exponential moving average of G's weights, e.g. 0.999; 0 keeps none
     encoder_weights: str = ""
+    init_model: str = ""  # start G from this model's weights (fine-tuning); D and optimizers start fresh
     model: ModelConfig = field(default_factory=ModelConfig)
     loss: LossConfig = field(default_factory=LossConfig)
 

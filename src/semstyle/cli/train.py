@@ -7,7 +7,8 @@ from pathlib import Path
 from ..errors import ConfigError
 from .common import ensure_weights
 
-TRAIN_FLAGS = ("content_dir", "styles_dir", "out", "steps", "size", "batch_size", "device", "encoder_weights")
+TRAIN_FLAGS = ("content_dir", "styles_dir", "out", "steps", "size", "batch_size", "device", "encoder_weights",
+               "init_model")
 
 
 def add_parser(commands) -> None:
@@ -20,6 +21,8 @@ def add_parser(commands) -> None:
     p.add_argument("--batch-size", dest="batch_size", type=int)
     p.add_argument("--device", help="cpu, cuda or auto")
     p.add_argument("--encoder-weights", dest="encoder_weights", help="VGG weights file (default: the cache)")
+    p.add_argument("--finetune", dest="init_model", metavar="MODEL",
+                   help="start the generator from this model (run directory, model dir or file)")
     p.add_argument("--config", help="TOML config file")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config value, e.g. --set loss.adv_kind=hinge")

@@ -3,7 +3,7 @@
 Generator: content (``injected_content_loss`` by default, or
 ``content_loss`` against the photo) + ``style_loss`` +
 ``generator_adversarial_loss`` (+ ``style_code_loss``, ``identity_loss``,
-``total_variation``). Discriminator:
+``total_variation``, ``temporal_loss``). Discriminator:
 ``discriminator_adversarial_loss`` (+ ``r1_penalty``). Feature dictionaries
 map VGG tap names (``relu4_1``) to tensors.
 
@@ -176,3 +176,10 @@ def identity_loss(reconstruction: torch.Tensor, content: torch.Tensor) -> torch.
     learning to decode VGG features.
     """
     return F.l1_loss(reconstruction, content)
+
+
+def temporal_loss(of_warped: torch.Tensor, warped_of: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+    """Mean squared difference of G(warp(x)) and warp(G(x)) where the warp is defined
+    (``valid`` (N, 1, H, W)): the generator must commute with small motions."""
+    squared = (of_warped - warped_of).pow(2) * valid
+    return squared.sum() / (valid.sum() * of_warped.shape[1]).clamp_min(1.0)

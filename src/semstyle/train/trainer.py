@@ -40,6 +40,7 @@ from ..nn.generator import Generator
 from ..tensorfile import read_tensors
 from ..weights import load_encoder
 from .data import ImageBank
+from .temporal import apply_warps, noisy, random_warps
 
 
 @dataclass
@@ -80,13 +81,15 @@ class GeneratorStep(nn.Module):
         self.generator = generator
         self.with_identity = with_identity
 
-    def forward(self, content_feats: dict[str, torch.Tensor], style_feats: dict[str, torch.Tensor]) -> GeneratorOutputs:
+    def forward(self, content_feats: dict[str, torch.Tensor], style_feats: dict[str, torch.Tensor],
+                warped_feats: dict[str, torch.Tensor] | None = None) -> GeneratorOutputs:
         g = self.generator
         style_vec = g.style_vector(style_feats)
         result = g.run(content_feats, style_vec)
         reconstruction = g(content_feats, g.style_vector(content_feats)) if self.with_identity else None
+        of_warped = g(warped_feats, style_vec) if warped_feats is not None else None
         return GeneratorOutputs(result.image, result.injected, reconstruction, style_vec,
-                                result.target_mean[:, 0], result.target_std[:, 0])
+                                result.target_mean[:, 0], result.target_std[:, 0], of_warped)
 
 
 class EMA:
@@ -127,6 +130,7 @@ class GeneratorOutputs:
     style_vec: torch.Tensor
     target_mean: torch.Tensor
     target_std: torch.Tensor
+    of_warped: torch.Tensor | None = None  # G of the warped photo, for the temporal term
 
 
 # --------------------------------------------------------------------------
@@ -148,6 +152,8 @@ class Trainer:
         self.encoder = load_encoder(config.encoder_weights or None).to(self.device)
         torch.manual_seed(config.seed)  # identical initial weights on every rank
         self.generator = Generator(config.model).to(self.device)
+        if config.init_model:
+            self._start_from(config.init_model)
         self.discriminator = MultiScaleDiscriminator(config.model).to(self.device)
         self.ema = EMA(self.generator, config.ema_decay) if config.ema_decay > 0 else None
         self.g_step = GeneratorStep(self.generator, config.loss.identity_weight > 0)
@@ -165,6 +171,16 @@ class Trainer:
         loss = config.loss
         self.feature_taps = tuple(dict.fromkeys(
             (config.model.content_layer, *config.model.style_layers, *loss.content_layers, *loss.style_layers)))
+
+    def _start_from(self, model: str) -> None:
+        """Fine-tuning: the generator starts from a trained model's weights (same architecture)."""
+        generator, _ = ckpt.load_generator(model)
+        if generator.config != self.config.model:
+            mine, theirs = to_dict(self.config.model), to_dict(generator.config)
+            differs = sorted(k for k in mine if mine[k] != theirs[k])
+            raise ConfigError(f"init_model {model} was built with other model settings ({', '.join(differs)}); "
+                              f"set them as the model has them")
+        self.generator.load_state_dict(generator.state_dict())
 
     def _amp_dtype(self) -> torch.dtype | None:
         if not (self.config.amp and self.device.type == "cuda"):
@@ -190,9 +206,10 @@ class Trainer:
         with torch.no_grad(), self._autocast():
             content_feats = self.encoder(content, self.feature_taps)
             style_feats = self.encoder(style, self.feature_taps)
+        warped_feats = self._warped_content(content, rng) if cfg.loss.temporal_weight > 0 else None
 
         with self._autocast():
-            g_out = self.g_step(content_feats, style_feats)
+            g_out = self.g_step(content_feats, style_feats, warped_feats)
         condition = g_out.style_vec.detach()
 
         d_terms = {}
@@ -201,6 +218,13 @@ class Trainer:
         g_terms = self._generator_update(g_out, content, content_feats, style_feats, condition)
         self.last_batch = (content, style, g_out.output.detach())
         return {**d_terms, **g_terms}
+
+    def _warped_content(self, content: torch.Tensor, rng: torch.Generator) -> dict[str, torch.Tensor]:
+        """VGG features of the photos moved by a small random warp, with noise (the temporal term)."""
+        self.warps = random_warps(content.shape[0], rng)
+        warped, self.warp_valid = apply_warps(content, self.warps)
+        with torch.no_grad(), self._autocast():
+            return self.encoder(noisy(warped, rng), (self.config.model.content_layer,))
 
     def _discriminator_update(self, real: torch.Tensor, fake: torch.Tensor, condition: torch.Tensor) -> dict[str, float]:
         loss_cfg = self.config.loss
@@ -260,6 +284,10 @@ class Trainer:
         if g_out.reconstruction is not None:
             terms["identity"] = losses.identity_loss(g_out.reconstruction.float(), content)
             weights["identity"] = loss_cfg.identity_weight
+        if g_out.of_warped is not None:
+            warped_of, _ = apply_warps(output.float(), self.warps)
+            terms["temporal"] = losses.temporal_loss(g_out.of_warped.float(), warped_of, self.warp_valid)
+            weights["temporal"] = loss_cfg.temporal_weight
         if loss_cfg.tv_weight > 0:
             terms["tv"] = losses.total_variation(output.float())
             weights["tv"] = loss_cfg.tv_weight
