@@ -263,3 +263,73 @@ def test_ctrl_c_leaves_no_partial_file(model, style, tmp_path):
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130 and "Traceback" not in err, err
     assert not out.exists() and not list(tmp_path.glob(".out.mp4*"))
+
+
+# --------------------------------------------------------------------------
+# semstyle live: a file played at its own rate, served as MJPEG on loopback
+# --------------------------------------------------------------------------
+
+def _read_mjpeg_frames(url: str, count: int) -> list:
+    """``count`` JPEG parts of a multipart MJPEG stream, decoded."""
+    import io
+    import urllib.request
+
+    from PIL import Image
+
+    frames = []
+    with urllib.request.urlopen(url, timeout=30) as response:
+        assert response.headers["Content-Type"].startswith("multipart/x-mixed-replace; boundary=")
+        while len(frames) < count:
+            line = response.readline()
+            assert line, "stream ended early"
+            if line.lower().startswith(b"content-length:"):
+                length = int(line.split(b":")[1])
+                response.readline()  # blank line
+                frames.append(Image.open(io.BytesIO(response.read(length))).convert("RGB"))
+    return frames
+
+
+@pytest.mark.slow
+def test_live_serves_a_stylized_mjpeg_stream_and_reports_fps(model, style, tmp_path):
+    import urllib.request
+
+    clip = make_clip(tmp_path / "clip.mp4", size=(96, 64), frames=250, rate=25, audio=False)
+    proc = subprocess.Popen([sys.executable, "-m", "semstyle.cli", "live", str(clip), "--style", str(style),
+                             "--model", str(model), "--port", "0"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        url = proc.stdout.readline().strip()
+        assert url.startswith("http://127.0.0.1:"), proc.stderr.read()
+        page = urllib.request.urlopen(url, timeout=10).read().decode()
+        assert '<img src=/stream' in page
+        frames = _read_mjpeg_frames(url + "stream", 3)
+        assert all(f.size == (96, 64) for f in frames)
+        source = decoded_frames(clip)[0]
+        assert np.abs(np.asarray(frames[0]).astype(int) - source).mean() > 5  # stylized, not the input
+    finally:
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    assert proc.returncode in (0, 130) and "Traceback" not in err, err
+    assert "fps" in err
+
+
+def test_live_ends_with_the_file_and_says_what_it_achieved(model, style, tmp_path, capsys):
+    clip = make_clip(tmp_path / "short.mp4", size=(64, 48), frames=10, rate=20, audio=False)
+    code, out, err = run_cli(["live", clip, "--style", style, "--model", model, "--port", "0"], capsys)
+    assert code == 0, err
+    assert out.startswith("http://127.0.0.1:")
+    summary = err.strip().splitlines()[-1]
+    assert summary.startswith("semstyle: live:") and "fps achieved" in summary and "of 10 read" in summary
+
+
+@pytest.mark.parametrize("argv,needle", [
+    (["nowhere.mp4"], "camera index or a video file"),
+    (["CLIP", "--port", "70000"], "--port must be from 0 to 65535"),
+    (["CLIP", "--no-stream"], "add --window"),
+    (["CLIP", "--duration", "0"], "--duration must be"),
+])
+def test_live_bad_arguments(model, style, tmp_path, capsys, argv, needle):
+    clip = make_clip(tmp_path / "c.mp4", frames=3, audio=False)
+    argv = [str(clip) if a == "CLIP" else a for a in argv]
+    code, _, err = run_cli(["live", *argv, "--style", style, "--model", model], capsys)
+    assert_one_line_error(code, err, needle)

@@ -26,7 +26,7 @@ from .pipeline.prepare import preserve_color
 from .pipeline.styles import ImageLike, StyleLike, style_names
 from .semantic.auto import AutoLabels
 from .semantic.compose import find_auto_labels, stylize_regions
-from .video.frames import Progress, VideoOptions, VideoResult, stylize_frames, stylize_video
+from .video.frames import FrameStylizer, Progress, VideoOptions, VideoResult, stylize_frames, stylize_video
 from .video.schedule import Keyframe, StyleSchedule
 
 
@@ -147,3 +147,10 @@ class Stylizer:
         opts = self.resolve_options(options, **overrides)
         return stylize_frames(self.engine, frames, self.style_schedule(style, opts), opts, video or VideoOptions(),
                               rate)
+
+    def frame_stylizer(self, style: StyleLike | Mapping[float, StyleLike], options: StylizeOptions | None = None,
+                       *, video: VideoOptions | None = None, **overrides: Any) -> FrameStylizer:
+        """A callable ``(rgb_frame, seconds) -> stylized frame`` that carries the temporal state
+        from frame to frame (``semstyle live`` runs one)."""
+        opts = self.resolve_options(options, **overrides)
+        return FrameStylizer(self.engine, self.style_schedule(style, opts), opts, video or VideoOptions())

@@ -1,4 +1,4 @@
-"""Command-line interface: ``semstyle stylize | video | paint | train | export | weights``.
+"""Command-line interface: ``semstyle stylize | video | live | paint | train | export | weights``.
 
 Exit codes: 0 success, 2 bad input or usage (one line on stderr, no
 traceback), 130 interrupted. Defaults come from the library
@@ -16,13 +16,14 @@ from .common import Parser, flag_message
 
 
 def build_parser() -> Parser:
-    from . import export, paint, stylize, train, video
+    from . import export, live, paint, stylize, train, video
 
     parser = Parser(prog="semstyle", description="GAN-based semantic image style transfer.")
     parser.add_argument("--version", action="version", version=f"semstyle {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
     stylize.add_parser(commands)
     video.add_parser(commands)
+    live.add_parser(commands)
     paint.add_parser(commands)
     train.add_parser(commands)
     export.add_export_parser(commands)
