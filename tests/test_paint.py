@@ -207,3 +207,18 @@ def test_lbfgs_one_iteration_per_call_matches_one_long_call():
     assert done == 15 and not interrupted
     assert torch.allclose(x, y, atol=1e-5)
     assert min(losses) < losses[0]
+
+
+def test_paint_can_start_from_the_models_label_matched_draft(painting, tmp_path):
+    """--init model: the optimisation starts from the one forward pass's region-wise
+    stylization of the colour fill (a tiny model here), not from fill plus noise."""
+    from semstyle.pipeline.engine import StyleEngine
+
+    from .models_fixture import tiny_model_dir
+
+    engine = StyleEngine.load(tiny_model_dir(tmp_path / "model"), "cpu", "fp32")
+    doodle, style, labels = painting / "doodle.png", painting / "style.png", painting / "style_labels.png"
+    from_fill = paint.paint(doodle, style, labels, size=None, steps=1, levels=1, encoder=engine.encoder)
+    from_model = paint.paint(doodle, style, labels, size=None, steps=1, levels=1, engine=engine)
+    assert from_model.image.size == from_fill.image.size
+    assert from_model.losses[0] != pytest.approx(from_fill.losses[0])

@@ -28,6 +28,10 @@ def add_parser(commands) -> None:
     p.add_argument("--label-palette", default=DEFAULTS.palette, metavar="auto|dpst|RRGGBB,...",
                    help="label colours")
     p.add_argument("--seed", type=int, default=0, help="seed of the starting noise")
+    p.add_argument("--init", choices=["fill", "model"], default="fill",
+                   help="start from the regions' mean colours plus noise (fill, default) or from the model's "
+                        "label-matched stylization of that fill (model)")
+    p.add_argument("--model", help="with --init model: the model (default: the shipped one)")
     add_runtime_flags(p, DEFAULTS)
     p.add_argument("--no-metadata", action="store_true", help="do not embed provenance metadata")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -40,6 +44,7 @@ def run(args) -> int:
     from ..devices import pick_device
     from ..io.provenance import Provenance
     from ..io.write import ensure_writable, save_image
+    from ..pipeline.engine import StyleEngine
     from ..pipeline.palette import parse_palette
     from ..semantic.masks import read_mask_image
     from ..semantic.paint import check_inputs, paint
@@ -52,18 +57,21 @@ def run(args) -> int:
     out = ensure_writable(args.output)
     device = pick_device(args.device)
     ensure_weights(args.encoder_weights)
-    encoder = load_encoder(args.encoder_weights)
+    engine = StyleEngine.load(args.model, args.device, "fp32", args.encoder_weights) if args.init == "model" else None
+    encoder = engine.encoder if engine is not None else load_encoder(args.encoder_weights)
     bar = progress(args.steps * args.levels, "paint", not args.no_progress)
     try:
         with warnings_as_lines():
             result = paint(args.doodle, args.style, args.style_labels, palette=args.label_palette, size=args.size,
                            style_size=args.style_size, steps=args.steps, levels=args.levels, seed=args.seed,
-                           encoder=encoder, device=device,
+                           encoder=encoder, device=device, engine=engine,
                            on_step=lambda i, loss: bar.update(1) or bar.set_postfix(loss=f"{loss:.4f}"))
     finally:
         bar.close()
+    model = "semstyle paint (optimisation, no trained model)" if engine is None else \
+        f"semstyle paint (optimisation from {Path(str(engine.model_path)).name})"
     provenance = None if args.no_metadata else Provenance(
-        styles=[Path(args.style).name], model="semstyle paint (optimisation, no trained model)",
+        styles=[Path(args.style).name], model=model,
         extra={"doodle": Path(args.doodle).name, "iterations": str(result.iterations)})
     print(save_image(result.image, out, provenance=provenance))
     print(f"semstyle: painted {result.image.width}x{result.image.height} in {result.seconds:.1f} s "

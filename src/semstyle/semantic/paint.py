@@ -48,6 +48,7 @@ from ..io.tensors import tensor_to_image
 from ..nn.stats import resize_masks
 from ..nn.vgg import VGGEncoder
 from ..optimize import lbfgs
+from ..pipeline.engine import StyleEngine
 from ..pipeline.options import DEFAULT_STYLE_SIZE, MIN_SIDE, MaskLike, check_count, check_side
 from ..pipeline.prepare import fit_size, image_tensor
 from ..weights import load_encoder
@@ -61,6 +62,7 @@ from .labels import (
     warn_missing_labels,
 )
 from .masks import label_colours
+from .transfer import transfer_by_labels
 
 PAINT_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 """Where texture is matched: fine strokes (relu1_1) up to larger motifs (relu5_1)."""
@@ -167,7 +169,8 @@ def _read_doodle(doodle: MaskLike, size: int | None) -> np.ndarray:
 def paint(doodle: MaskLike, style: Any, style_labels: MaskLike, *, palette: Any = "auto",
           size: int | None = DEFAULT_SIZE, style_size: int = DEFAULT_STYLE_SIZE, steps: int = DEFAULT_STEPS,
           levels: int = DEFAULT_LEVELS, seed: int = 0, encoder: VGGEncoder | None = None,
-          device: str | torch.device = "cpu", on_step: Callable[[int, float], None] | None = None) -> PaintResult:
+          device: str | torch.device = "cpu", on_step: Callable[[int, float], None] | None = None,
+          engine: StyleEngine | None = None) -> PaintResult:
     """Paint ``doodle`` (a label map) in the style of ``style`` (a painting
     whose regions ``style_labels`` marks in the doodle's colours).
 
@@ -176,6 +179,11 @@ def paint(doodle: MaskLike, style: Any, style_labels: MaskLike, *, palette: Any 
     L-BFGS iterations at each. ``on_step(iteration, loss)`` is called after
     each iteration, counting on across levels. A KeyboardInterrupt stops the
     optimisation early and returns the picture so far (``interrupted`` is set).
+
+    With ``engine`` (a loaded model) the optimisation starts from the model's
+    label-matched stylization of the colour fill (the one forward pass, region by
+    region) instead of the fill plus noise: strokes and texture are there from the
+    first iteration, and L-BFGS only has to correct them.
     """
     check_inputs(size, style_size, steps, levels)
     start = time.perf_counter()
@@ -184,9 +192,12 @@ def paint(doodle: MaskLike, style: Any, style_labels: MaskLike, *, palette: Any 
                                                                             size, style_size)
     style_weights = torch.cat([one_hot(style_labels_t, [k]) if present[k]
                                else torch.ones(1, 1, *style_labels_t.shape) for k in range(len(colours))], dim=1)
-    encoder = (encoder or load_encoder()).to(device)
+    encoder = (encoder or (engine.encoder if engine is not None else None) or load_encoder()).to(device)
     image = colour_fill(doodle_labels, style_t, style_labels_t, present)
-    image = image + INIT_NOISE * torch.randn(image.shape, generator=torch.Generator().manual_seed(seed))
+    if engine is not None:
+        image = transfer_by_labels(engine, image, doodle_labels, style_t, style_labels_t, colours).cpu()
+    else:
+        image = image + INIT_NOISE * torch.randn(image.shape, generator=torch.Generator().manual_seed(seed))
     losses: list[float] = []
     iterations, interrupted = 0, False
     for scale in _scales(doodle_labels.shape, levels):
