@@ -24,6 +24,7 @@ from .pipeline.engine import StyleEngine
 from .pipeline.options import StylizeOptions
 from .pipeline.prepare import preserve_color
 from .pipeline.styles import ImageLike, StyleLike, style_names
+from .pipeline.tiles import stylize_tiled, tile_side
 from .semantic.auto import AutoLabels
 from .semantic.compose import find_auto_labels, stylize_regions
 from .video.frames import FrameStylizer, Progress, VideoOptions, VideoResult, stylize_frames, stylize_video
@@ -92,7 +93,12 @@ class Stylizer:
         if opts.uses_regions or style is None:
             return stylize_regions(self.engine, content_t, style, opts)
         vector = self.engine.encode_style(style, opts.style_size, opts.max_pixels)
-        output = self.engine.stylize(content_t, vector, strength=opts.strength, border_margin=opts.border_margin)
+        side = tile_side(opts.tile, *content_t.shape[-2:])
+        if side:
+            output = stylize_tiled(self.engine, content_t, vector, side, strength=opts.strength,
+                                   border_margin=opts.border_margin)
+        else:
+            output = self.engine.stylize(content_t, vector, strength=opts.strength, border_margin=opts.border_margin)
         if opts.preserve_colors:
             output = preserve_color(output, content_t)
         return tensor_to_image(output)

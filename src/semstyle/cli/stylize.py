@@ -8,6 +8,7 @@ defaults), the style arguments, every mask and label map, and the outputs
 
 from __future__ import annotations
 
+import argparse
 import math
 from pathlib import Path
 
@@ -41,6 +42,8 @@ def add_parser(commands) -> None:
                    help="reflected pixels around the image while the networks run (default %(default)s)")
     p.add_argument("--max-pixels", type=int, default=d.max_pixels,
                    help="refuse input images with more pixels (default %(default)s)")
+    p.add_argument("--tile", default=d.tile, metavar="auto|PX|off", type=_tile_arg,
+                   help="run large images in overlapping tiles of PX (auto, default: 1024 px tiles above 2048 px)")
     p.add_argument("--no-metadata", action="store_true", help="do not embed provenance metadata")
     _add_semantic_flags(p, d)
     p.set_defaults(func=run)
@@ -69,6 +72,15 @@ def _add_semantic_flags(p, d: StylizeOptions) -> None:
                    "region's statistics match its style region's (slower; 20-50 is typical)")
     g.add_argument("--save-labels", metavar="PATH",
                    help="with --auto-regions: write the label maps found to PATH_content.png and PATH_style.png")
+
+
+def _tile_arg(text: str) -> int | str | None:
+    if text in ("auto", "off"):
+        return None if text == "off" else "auto"
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected auto, off or a number of px, got {text!r}") from None
 
 
 # --------------------------------------------------------------------------
@@ -112,6 +124,7 @@ def options_from_args(args) -> StylizeOptions:
     options = StylizeOptions(
         strength=args.strength, size=args.size, style_size=args.style_size, preserve_colors=args.preserve_colors,
         device=args.device, precision=args.precision, border_margin=args.border_margin, max_pixels=args.max_pixels,
+        tile=args.tile,
         mask=args.mask, feather=args.feather, protect=tuple(args.protect),
         regions=tuple(parse_region_arg(text) for text in args.regions),
         labels=(args.content_labels, args.style_labels) if args.content_labels else None,

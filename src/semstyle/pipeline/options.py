@@ -56,6 +56,9 @@ warm on the project's 2-core CPU, in separate runs)."""
 
 MAX_BORDER_MARGIN = 256
 
+MIN_TILE = 128
+"""Smallest tile side: below it the overlap and context are most of every tile."""
+
 
 @dataclass(frozen=True)
 class StylizeOptions:
@@ -68,8 +71,10 @@ class StylizeOptions:
     ``max_pixels`` refuses larger input files (decompression bombs).
     Running: ``device`` (auto, cpu, cuda, cuda:N), ``precision`` (auto: bfloat16
     where the hardware runs it natively; fp32; bf16), ``border_margin``
-    (:data:`BORDER_MARGIN`). ``device`` and ``precision`` are fixed when a
-    Stylizer is made.
+    (:data:`BORDER_MARGIN`), ``tile`` (``"auto"``: images whose longer side is
+    over 2048 px run in overlapping 1024 px tiles that share one set of
+    statistics, in bounded memory; a number of px; ``None``: never).
+    ``device`` and ``precision`` are fixed when a Stylizer is made.
     Regions (see :mod:`semstyle.semantic`): ``mask`` (stylize only its white
     area, with a soft edge ``feather`` px wide outside it), ``protect`` (masks
     kept exactly as the input), ``regions`` (``[(mask, style), (mask, style,
@@ -89,6 +94,7 @@ class StylizeOptions:
     precision: str = "auto"
     border_margin: int = BORDER_MARGIN
     max_pixels: int = DEFAULT_MAX_PIXELS
+    tile: int | str | None = "auto"
     mask: MaskLike | None = None
     feather: float = DEFAULT_FEATHER
     protect: Sequence[MaskLike] = ()
@@ -131,6 +137,8 @@ class StylizeOptions:
         check_count("border_margin", self.border_margin, 0, MAX_BORDER_MARGIN)
         check_count("max_pixels", self.max_pixels, 1, DEFAULT_MAX_PIXELS)
         check_pixels("feather", self.feather)
+        if self.tile is not None and self.tile != "auto":
+            check_count("tile", self.tile, MIN_TILE, 1 << 16)
         check_count("refine", self.refine, 0, 10_000)
         if self.auto_regions is not None:
             check_count("auto_regions", self.auto_regions, 2, MAX_AUTO_REGIONS)
