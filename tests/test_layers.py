@@ -14,6 +14,7 @@ SRC = REPO / "src"
 
 LAYERS = [
     ("base", {"semstyle.errors", "semstyle.files", "semstyle.config", "semstyle.devices", "semstyle.tensorfile",
+              "semstyle.geometry",
               "semstyle.optimize"}),
     ("torch modules", {"semstyle.nn"}),
     ("files on disk", {"semstyle.io", "semstyle.weights", "semstyle.checkpoints"}),

@@ -1,12 +1,17 @@
-"""Where and in what precision the networks run: the one device picker."""
+"""Where and in what precision the networks run: the one device picker.
+
+torch is imported inside the functions that need it, so that checking option
+names stays possible in a torch-free install (the ONNX runtime)."""
 
 from __future__ import annotations
 
 import contextlib
-
-import torch
+from typing import TYPE_CHECKING
 
 from .errors import OptionError
+
+if TYPE_CHECKING:
+    import torch
 
 PRECISIONS = ("auto", "fp32", "bf16")
 
@@ -21,6 +26,8 @@ def check_device_name(name: str) -> str:
 
 def pick_device(name: str = "auto") -> torch.device:
     """The torch device for ``name``; ``auto`` is the first CUDA GPU if there is one."""
+    import torch
+
     check_device_name(name)
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -35,6 +42,8 @@ def resolve_precision(name: str, device: torch.device) -> torch.dtype:
     through oneDNN), float32 elsewhere: bf16 halves the memory traffic of the
     convolutions, and a stylized image does not need float32's precision.
     ``bf16`` forces it (slow on CPUs without native support), ``fp32`` is exact."""
+    import torch
+
     if name not in PRECISIONS:
         raise OptionError("precision", f"must be one of {', '.join(PRECISIONS)}, got {name!r}")
     if name == "fp32":
@@ -47,6 +56,8 @@ def resolve_precision(name: str, device: torch.device) -> torch.dtype:
 
 
 def _cpu_has_native_bf16() -> bool:
+    import torch
+
     try:
         return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
     except (AttributeError, RuntimeError):
@@ -55,6 +66,8 @@ def _cpu_has_native_bf16() -> bool:
 
 def autocast(device: torch.device, dtype: torch.dtype):
     """Mixed precision when ``dtype`` is a 16-bit type; a no-op context for float32."""
+    import torch
+
     if dtype == torch.float32:
         return contextlib.nullcontext()
     return torch.autocast(device.type, dtype=dtype)

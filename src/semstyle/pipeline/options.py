@@ -23,17 +23,13 @@ from PIL import Image
 
 from ..devices import PRECISIONS, check_device_name
 from ..errors import OptionError
+from ..geometry import MIN_SIDE
 from ..io.read import DEFAULT_MAX_PIXELS
 from .palette import parse_palette
 
 MaskLike = Union[str, Path, Image.Image, np.ndarray]
 """A mask or label map: a file, a PIL image or an array (bool, 0..1 floats or 0..255)."""
 
-MIN_SIDE = 32
-"""The shorter side of any image the networks see, after size caps (three VGG poolings and a margin)."""
-
-DEFAULT_MAX_SIDE = 1024
-"""The longer side a content image is capped at when ``size`` is not given."""
 
 DEFAULT_STYLE_SIZE = 512
 """The longer side a style image is read at."""

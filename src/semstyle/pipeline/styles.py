@@ -8,19 +8,29 @@ feature space, never as a pixel blend.
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Union
+from typing import TYPE_CHECKING, Any, Union
 
-import torch
 from PIL import Image
 
 from ..errors import OptionError
 
+if TYPE_CHECKING:
+    import torch
+
 ImageLike = Union[str, Path, Image.Image]
-StyleLike = Union[ImageLike, Sequence, torch.Tensor]
+StyleLike = Union[ImageLike, Sequence, "torch.Tensor"]
 """An image, a list of images or ``(image, weight)`` pairs, or a (1, D) style vector."""
+
+
+def is_vector(style: Any) -> bool:
+    """A torch tensor (a ready style vector). Without torch imported nothing is one, so
+    this module works in the torch-free ONNX runtime too."""
+    torch = sys.modules.get("torch")
+    return torch is not None and torch.is_tensor(style)
 
 
 @dataclass(frozen=True)
@@ -33,7 +43,7 @@ def weighted_styles(style: ImageLike | Sequence) -> list[WeightedStyle]:
     """A style or blend as a checked list: weights finite, 0 or more, not all 0."""
     if isinstance(style, (str, Path, Image.Image)):
         return [WeightedStyle(style, 1.0)]
-    if style is None or torch.is_tensor(style):
+    if style is None or is_vector(style):
         raise OptionError("style", "must be a style image or a list of (image, weight) pairs here")
     styles = [s if isinstance(s, WeightedStyle) else WeightedStyle(*s) if isinstance(s, tuple) else WeightedStyle(s)
               for s in style]
@@ -51,7 +61,7 @@ def weighted_styles(style: ImageLike | Sequence) -> list[WeightedStyle]:
 def style_names(style: Any) -> list[str]:
     """File names of a style or blend, for provenance metadata (none for a
     precomputed vector; "image" for an in-memory one)."""
-    if style is None or torch.is_tensor(style):
+    if style is None or is_vector(style):
         return []
     return [Path(str(s.image)).name if not isinstance(s.image, Image.Image) else "image"
             for s in weighted_styles(style)]
@@ -59,7 +69,7 @@ def style_names(style: Any) -> list[str]:
 
 def single_style_image(style: Any) -> ImageLike:
     """The one style image that label-matched transfer reads regions from."""
-    if torch.is_tensor(style) or style is None:
+    if is_vector(style) or style is None:
         raise OptionError("style", "must be the style image itself for label-matched transfer, not a style vector")
     styles = weighted_styles(style)
     if len(styles) != 1:

@@ -20,9 +20,9 @@ import math
 import torch
 import torch.nn.functional as F
 
+from ..geometry import NETWORK_MULTIPLE
 from .engine import StyleEngine
 from .options import BORDER_MARGIN
-from .prepare import NETWORK_MULTIPLE
 
 THUMBNAIL_SIDE = 1024
 """Longer side of the image the shared statistics are computed on."""

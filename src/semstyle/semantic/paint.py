@@ -44,13 +44,14 @@ import torch.nn.functional as F
 from PIL import Image
 
 from ..errors import OptionError
+from ..geometry import fit_size
 from ..io.tensors import tensor_to_image
 from ..nn.stats import resize_masks
 from ..nn.vgg import VGGEncoder
 from ..optimize import lbfgs
 from ..pipeline.engine import StyleEngine
 from ..pipeline.options import DEFAULT_STYLE_SIZE, MIN_SIDE, MaskLike, check_count, check_side
-from ..pipeline.prepare import fit_size, image_tensor
+from ..pipeline.prepare import image_tensor
 from ..weights import load_encoder
 from .labels import (
     choose_palette,

@@ -226,7 +226,8 @@ class Trainer:
         with torch.no_grad(), self._autocast():
             return self.encoder(noisy(warped, rng), (self.config.model.content_layer,))
 
-    def _discriminator_update(self, real: torch.Tensor, fake: torch.Tensor, condition: torch.Tensor) -> dict[str, float]:
+    def _discriminator_update(self, real: torch.Tensor, fake: torch.Tensor,
+                              condition: torch.Tensor) -> dict[str, float]:
         loss_cfg = self.config.loss
         self.opt_d.zero_grad(set_to_none=True)
         n = real.shape[0]

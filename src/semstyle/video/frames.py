@@ -22,10 +22,11 @@ import numpy as np
 from PIL import Image
 
 from ..errors import OptionError
+from ..geometry import fit_size
 from ..io.tensors import image_to_tensor, tensor_to_image
 from ..pipeline.engine import StyleEngine
 from ..pipeline.options import MIN_SIDE, StylizeOptions, check_fraction
-from ..pipeline.prepare import fit_size, preserve_color
+from ..pipeline.prepare import preserve_color
 from ..semantic.masks import binary_mask, composite, feather_alpha
 from .container import VideoReader, VideoWriter, check_output_path
 from .schedule import StyleSchedule

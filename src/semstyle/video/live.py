@@ -193,8 +193,8 @@ def parse_source(text: str) -> int | Path:
     return path
 
 
-def run_live(stylizer: FrameStylizer, source: int | Path, port: int | None, window: bool,
-             duration: float | None, on_ready: Callable[[str], None], on_stats: Callable[[LiveStats], None]) -> LiveStats:
+def run_live(stylizer: FrameStylizer, source: int | Path, port: int | None, window: bool, duration: float | None,
+             on_ready: Callable[[str], None], on_stats: Callable[[LiveStats], None]) -> LiveStats:
     """Run until the file ends, ``duration`` seconds pass or Ctrl-C (``interrupted``); returns what was achieved."""
     show = _window() if window else None
     stop, frames, jpegs, stats = threading.Event(), Slot(), Slot(), LiveStats()
