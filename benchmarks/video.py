@@ -147,7 +147,7 @@ Method = Callable[[list[np.ndarray], float], list[np.ndarray]]
 
 
 def semstyle_methods(stylizer, style_path: Path) -> dict[str, Method]:
-    from semstyle.video.frames import VideoOptions
+    from semstyle.video.options import VideoOptions
 
     vector = stylizer.style_vector(style_path)
 

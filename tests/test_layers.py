@@ -14,14 +14,16 @@ SRC = REPO / "src"
 
 LAYERS = [
     ("base", {"semstyle.errors", "semstyle.files", "semstyle.config", "semstyle.devices", "semstyle.tensorfile",
-              "semstyle.geometry",
+              "semstyle.geometry", "semstyle.colour",
               "semstyle.optimize"}),
     ("torch modules", {"semstyle.nn"}),
     ("files on disk", {"semstyle.io", "semstyle.weights", "semstyle.checkpoints"}),
     ("pipeline", {"semstyle.pipeline"}),
+    ("ONNX runtime", {"semstyle.runtime"}),
     ("semantic", {"semstyle.semantic"}),
     ("video", {"semstyle.video"}),
     ("training", {"semstyle.train"}),
+    ("export", {"semstyle.export"}),
     ("Python API", {"semstyle.stylizer"}),
     ("command line", {"semstyle.cli"}),
 ]

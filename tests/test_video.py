@@ -16,7 +16,7 @@ import pytest
 
 from semstyle import Stylizer
 from semstyle.video.container import VideoReader
-from semstyle.video.frames import VideoOptions
+from semstyle.video.options import VideoOptions
 
 from .helpers import assert_one_line_error, data_dir, run_cli
 

@@ -27,7 +27,8 @@ from .pipeline.styles import ImageLike, StyleLike, style_names
 from .pipeline.tiles import stylize_tiled, tile_side
 from .semantic.auto import AutoLabels
 from .semantic.compose import find_auto_labels, stylize_regions
-from .video.frames import FrameStylizer, Progress, VideoOptions, VideoResult, stylize_frames, stylize_video
+from .video.frames import FrameStylizer, Progress, VideoResult, stylize_frames, stylize_video
+from .video.options import VideoOptions
 from .video.schedule import Keyframe, StyleSchedule
 
 

@@ -12,6 +12,10 @@ def add_export_parser(commands) -> None:
     p.add_argument("run", help="run directory or checkpoint file")
     p.add_argument("-o", "--output", required=True, help="model directory to write (new, or an existing model)")
     p.add_argument("--half", action="store_true", help="store weights as float16 (half the size)")
+    p.add_argument("--onnx", action="store_true",
+                   help="write ONNX graphs (stylize.onnx, style_encoder.onnx) for onnxruntime instead, checked "
+                        "against PyTorch")
+    p.add_argument("--encoder-weights", help="with --onnx: VGG weights (default: the cache)")
     p.add_argument("--average", type=int, default=1, metavar="N",
                    help="average the generator weights of the run's newest N checkpoints (default 1: the newest "
                         "alone); steadier than any single checkpoint of adversarial training")
@@ -37,6 +41,13 @@ def run_export(args) -> int:
 
     if args.average < 1:
         raise ConfigError(f"--average must be at least 1, got {args.average}")
+    if args.onnx:
+        from ..export.onnx import export_onnx
+
+        if args.average != 1 or args.half:
+            raise ConfigError("--onnx exports a model as it is; export with --average/--half first, then --onnx")
+        print(export_onnx(args.run, Path(args.output), args.encoder_weights))
+        return 0
     if args.average == 1:
         generator, metadata = load_generator(args.run)
         info = {"source_step": metadata.get("step", ""), **({"weights": "ema"} if metadata.get("weights") else {})}

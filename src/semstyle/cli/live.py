@@ -10,7 +10,7 @@ DEFAULT_PORT = 8765
 
 
 def add_parser(commands) -> None:
-    from ..video.frames import VideoOptions
+    from ..video.options import VideoOptions
 
     d, v = DEFAULTS, VideoOptions()
     p = commands.add_parser("live", help="stylize a camera (index) or a video file in real time; watch in a browser")
@@ -35,8 +35,8 @@ def add_parser(commands) -> None:
 def run(args) -> int:
     from ..errors import ConfigError
     from ..stylizer import Stylizer
-    from ..video.frames import VideoOptions
     from ..video.live import parse_source, run_live
+    from ..video.options import VideoOptions
 
     source = parse_source(args.source)
     if args.no_stream and not args.window:

@@ -10,7 +10,7 @@ from .common import add_runtime_flags, ensure_weights, progress, say, warnings_a
 
 
 def add_parser(commands) -> None:
-    from ..semantic.paint import DEFAULT_LEVELS, DEFAULT_SIZE, DEFAULT_STEPS
+    from ..semantic.paint_defaults import DEFAULT_LEVELS, DEFAULT_SIZE, DEFAULT_STEPS
 
     p = commands.add_parser("paint", help="paint a label doodle in a painting's style (optimisation, minutes)")
     p.add_argument("doodle", help="colour-coded label map to paint (e.g. sky white, sea blue)")

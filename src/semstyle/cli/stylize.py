@@ -27,7 +27,10 @@ def add_parser(commands) -> None:
     p.add_argument("--style", action="append", required=True, metavar="IMAGE[:WEIGHT]",
                    help="style image; repeat to blend styles, e.g. --style a.jpg:0.7 --style b.jpg:0.3")
     p.add_argument("-o", "--output", required=True, help="output file, or folder for several inputs")
-    p.add_argument("--model", help="trained model: run directory (latest checkpoint), model dir or .safetensors")
+    p.add_argument("--model", help="trained model: run directory (latest checkpoint), model dir or .safetensors; "
+                   "with --backend onnx, a folder from 'semstyle export --onnx'")
+    p.add_argument("--backend", choices=["torch", "onnx"], default="torch",
+                   help="torch (default) or onnx: onnxruntime with exported graphs, no PyTorch needed")
     p.add_argument("--size", type=int, default=d.size, help="cap the longer side in px (default: keep the size, "
                    "up to 1024)")
     p.add_argument("--style-size", type=int, default=d.style_size,
@@ -194,8 +197,6 @@ def output_paths(contents: list[Path], output: str, many: bool) -> list[Path]:
 def run(args) -> int:
     from ..io.write import ensure_writable, save_image
     from ..pipeline.styles import style_names, weighted_styles
-    from ..semantic.auto import label_map_paths
-    from ..stylizer import Stylizer
 
     styles = weighted_styles([parse_style_arg(s) for s in args.style])
     options = options_from_args(args)
@@ -208,6 +209,11 @@ def run(args) -> int:
             raise ConfigError(f"{flag} describes one content image; give one input, not several")
     check_mask_files(options)
     outputs = [ensure_writable(out) for out in output_paths(contents, args.output, many)]
+    if args.backend == "onnx":
+        return _run_onnx(args, styles, options, contents, outputs)
+    from ..semantic.auto import label_map_paths
+    from ..stylizer import Stylizer
+
     label_outputs = [ensure_writable(p) for p in label_map_paths(args.save_labels)] if args.save_labels else []
     ensure_weights(args.encoder_weights)
     stylizer = Stylizer(args.model, options, encoder_weights=args.encoder_weights)
@@ -231,6 +237,32 @@ def run(args) -> int:
         except SemstyleError as exc:
             failures += 1
             say(f"semstyle: error: {exc}")
+    return 2 if failures else 0
+
+
+def _run_onnx(args, styles, options: StylizeOptions, contents: list[Path], outputs: list[Path]) -> int:
+    """--backend onnx: the same inputs and outputs, onnxruntime instead of PyTorch (never imported)."""
+    from ..io.provenance import Provenance
+    from ..io.write import save_image
+    from ..pipeline.styles import style_names
+    from ..runtime.onnx import OnnxStylizer
+
+    if not args.model:
+        raise ConfigError("--backend onnx needs --model: a folder written by 'semstyle export --onnx'")
+    if options.uses_regions:
+        raise ConfigError("--backend onnx stylizes whole images; masks, regions and labels need --backend torch")
+    stylizer = OnnxStylizer(args.model)
+    vector = stylizer.style_vector(styles, options)
+    provenance = None if args.no_metadata else Provenance(styles=style_names(styles),
+                                                          model=f"{Path(args.model).name} (onnx)")
+    failures = 0
+    for content, out in zip(contents, outputs):
+        try:
+            save_image(stylizer.stylize(content, vector, options), out, provenance=provenance)
+            print(out)
+        except SemstyleError as exc:
+            failures += 1
+            say(f"semstyle: error: {flag_message(exc) if isinstance(exc, OptionError) else exc}")
     return 2 if failures else 0
 
 

@@ -11,7 +11,7 @@ from .stylize import parse_style_arg
 
 
 def add_parser(commands) -> None:
-    from ..video.frames import VideoOptions
+    from ..video.options import VideoOptions
 
     d, v = DEFAULTS, VideoOptions()
     p = commands.add_parser("video", help="stylize a video (mp4, mov, mkv, webm, avi, gif in; mp4 or webm out)")
@@ -54,7 +54,7 @@ def parse_schedule_arg(text: str) -> tuple[str, float] | None:
 def run(args) -> int:
     from ..stylizer import Stylizer
     from ..video.container import VideoReader, check_output_path
-    from ..video.frames import VideoOptions
+    from ..video.options import VideoOptions
 
     keyframes = [parse_schedule_arg(s) for s in args.style]
     if any(keyframes) and not all(keyframes):

@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from ..colour import RGB_TO_YIQ, YIQ_TO_RGB
 from ..errors import OptionError
 from ..geometry import NETWORK_MULTIPLE, fit_size, network_padding
 from ..io.read import DEFAULT_MAX_PIXELS, load_image
@@ -45,9 +46,9 @@ def pad_for_network(t: torch.Tensor, margin: int = BORDER_MARGIN,
 
 def preserve_color(stylized: torch.Tensor, content: torch.Tensor) -> torch.Tensor:
     """Keep the content's colours: luminance from the stylized image, chroma
-    (YIQ I and Q) from the content (Gatys et al. 2016, "luminance-only transfer")."""
-    to_yiq = stylized.new_tensor([[0.299, 0.587, 0.114], [0.596, -0.274, -0.322], [0.211, -0.523, 0.312]])
-    from_yiq = torch.linalg.inv(to_yiq)
+    (YIQ I and Q) from the content (:mod:`semstyle.colour`)."""
+    to_yiq = stylized.new_tensor(RGB_TO_YIQ)
+    from_yiq = stylized.new_tensor(YIQ_TO_RGB)
     y_out = torch.einsum("ij,njhw->nihw", to_yiq, stylized)
     yiq_content = torch.einsum("ij,njhw->nihw", to_yiq, content)
     mixed = torch.cat([y_out[:, :1], yiq_content[:, 1:]], dim=1)

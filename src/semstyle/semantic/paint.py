@@ -63,18 +63,12 @@ from .labels import (
     warn_missing_labels,
 )
 from .masks import label_colours
+from .paint_defaults import DEFAULT_LEVELS, DEFAULT_SIZE, DEFAULT_STEPS
 from .transfer import transfer_by_labels
 
 PAINT_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 """Where texture is matched: fine strokes (relu1_1) up to larger motifs (relu5_1)."""
 
-DEFAULT_SIZE = 384
-"""Longer side of the painting in px: the default steps take about 3.5 minutes on 2 CPU cores."""
-
-DEFAULT_STEPS = 100
-"""L-BFGS iterations per level."""
-
-DEFAULT_LEVELS = 2
 INIT_NOISE = 0.05
 """Std of the noise added to the colour fill: texture grows from it."""
 

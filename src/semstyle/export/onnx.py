@@ -1,0 +1,124 @@
+"""ONNX export: the image -> image graph with a style-vector input, and the style-encoder graph.
+
+Two graphs, dynamic height and width, opset 18, written into a folder with a small JSON manifest:
+
+* ``stylize.onnx``: ``image`` (1, 3, H, W) in 0..1, already padded for the network (a reflected
+  margin and sides a multiple of 8: :func:`semstyle.geometry.network_padding`), and ``style``
+  (1, D) -> ``output`` (1, 3, H, W) in 0..1. It is :meth:`semstyle.nn.generator.Generator.run`
+  on VGG's content layer, traced: the data path is the same code, not a copy.
+* ``style_encoder.onnx``: ``image`` -> ``style`` (1, D), for style images and, below full
+  strength, the content's own vector.
+
+Padding, cropping, resizing and colour preservation stay outside the graphs, in the runtime
+(:mod:`semstyle.runtime.onnx`), which needs neither torch nor this module.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..errors import WeightsError
+from ..files import describe_os_error, umask
+from ..nn.generator import Generator
+from ..nn.vgg import VGGEncoder
+from ..pipeline.engine import StyleEngine
+from ..pipeline.options import BORDER_MARGIN
+
+OPSET = 18
+MANIFEST = "semstyle-onnx.json"
+STYLIZE_FILE = "stylize.onnx"
+STYLE_ENCODER_FILE = "style_encoder.onnx"
+TOLERANCE = 1e-3
+"""Largest difference from eager PyTorch an export may show (pixel values 0..1) before it is refused."""
+
+
+class StylizeGraph(nn.Module):
+    """VGG up to the content layer, then the generator's one forward pass at full strength."""
+
+    def __init__(self, encoder: VGGEncoder, generator: Generator):
+        super().__init__()
+        self.encoder, self.generator = encoder, generator
+        self.layer = generator.config.content_layer
+
+    def forward(self, image: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
+        return self.generator(self.encoder(image, (self.layer,)), style).clamp(0, 1)
+
+
+class StyleEncoderGraph(nn.Module):
+    """VGG up to the style layers, then the style encoder."""
+
+    def __init__(self, encoder: VGGEncoder, generator: Generator):
+        super().__init__()
+        self.encoder, self.generator = encoder, generator
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        return self.generator.style_vector(self.encoder(image, self.generator.config.style_layers))
+
+
+def export_onnx(model: str | Path | None, out_dir: str | Path, encoder_weights: str | Path | None = None) -> Path:
+    """Export ``model`` (default: the shipped one) into ``out_dir`` and check it against eager."""
+    engine = StyleEngine.load(model, "cpu", "fp32", encoder_weights)
+    encoder = engine.encoder.to(memory_format=torch.contiguous_format).eval()
+    generator = engine.generator.to(memory_format=torch.contiguous_format).eval()
+    out_dir = Path(out_dir)
+    if out_dir.exists() and (not out_dir.is_dir() or any(p.name != MANIFEST and p.suffix != ".onnx"
+                                                         for p in out_dir.iterdir())):
+        raise WeightsError(f"cannot export to {out_dir}: it exists and is not an ONNX model folder")
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    stage = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}.", suffix=".tmp"))
+    try:
+        stylize, encode = StylizeGraph(encoder, generator), StyleEncoderGraph(encoder, generator)
+        image, style = torch.rand(1, 3, 64, 96), torch.rand(1, generator.config.style_dim)
+        _export(stylize, (image, style), stage / STYLIZE_FILE, ["image", "style"], ["output"],
+                {"image": {2: "height", 3: "width"}, "output": {2: "height", 3: "width"}})
+        _export(encode, (image,), stage / STYLE_ENCODER_FILE, ["image"], ["style"],
+                {"image": {2: "height", 3: "width"}})
+        manifest = {"format": "semstyle-onnx", "opset": OPSET, "style_dim": generator.config.style_dim,
+                    "border_margin": BORDER_MARGIN, "model": str(engine.model_path.name),
+                    "model_info": dict(engine.model_info)}
+        (stage / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+        verify(stage, stylize, encode)
+        os.chmod(stage, 0o777 & ~umask())  # mkdtemp makes 0700
+        if out_dir.exists():
+            shutil.rmtree(out_dir)
+        stage.rename(out_dir)
+    except OSError as exc:
+        raise WeightsError(f"cannot write ONNX model folder {out_dir}: {describe_os_error(exc)}") from None
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+    return out_dir
+
+
+def _export(module: nn.Module, args: tuple, path: Path, inputs: list[str], outputs: list[str], axes: dict) -> None:
+    with warnings.catch_warnings():  # the exporter's notes on tracing; verify() checks the result
+        warnings.simplefilter("ignore")
+        torch.onnx.export(module, args, str(path), input_names=inputs, output_names=outputs, dynamic_axes=axes,
+                          opset_version=OPSET, dynamo=False)
+
+
+@torch.no_grad()
+def verify(folder: Path, stylize: nn.Module, encode: nn.Module) -> float:
+    """Run both graphs with onnxruntime at a size other than the export's; refuse larger differences
+    from eager than :data:`TOLERANCE`. Returns the largest difference seen."""
+    import onnxruntime as ort
+
+    image = torch.rand(1, 3, 72, 40)
+    style = encode(torch.rand(1, 3, 48, 56))
+    run_stylize = ort.InferenceSession(str(folder / STYLIZE_FILE), providers=["CPUExecutionProvider"])
+    run_encode = ort.InferenceSession(str(folder / STYLE_ENCODER_FILE), providers=["CPUExecutionProvider"])
+    got = run_stylize.run(None, {"image": image.numpy(), "style": style.numpy()})[0]
+    got_style = run_encode.run(None, {"image": image.numpy()})[0]
+    worst = max(float(np.abs(got - stylize(image, style).numpy()).max()),
+                float(np.abs(got_style - encode(image).numpy()).max()) / max(1.0, float(encode(image).abs().max())))
+    if worst > TOLERANCE:
+        raise WeightsError(f"the ONNX export differs from PyTorch by {worst:.2g} (more than {TOLERANCE}); not written")
+    return worst

@@ -1,0 +1,1 @@
+"""Inference without PyTorch: ``onnx`` runs exported graphs with onnxruntime, numpy and Pillow."""

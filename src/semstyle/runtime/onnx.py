@@ -1,0 +1,106 @@
+"""Stylize with exported ONNX graphs (:mod:`semstyle.export.onnx`): onnxruntime, numpy and Pillow only.
+
+The same steps as the PyTorch pipeline, in numpy at the edges: read and cap the image
+(:func:`semstyle.geometry.fit_size`), pad it for the network (:func:`semstyle.geometry.network_padding`),
+run ``stylize.onnx`` with the style vector (mixed with the photo's own below full strength),
+crop, and preserve colours if asked (:mod:`semstyle.colour`). Nothing here imports torch.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from ..colour import preserve_color_array
+from ..errors import OptionError, WeightsError
+from ..geometry import MIN_SIDE, fit_size, network_padding
+from ..io.read import load_image
+from ..pipeline.options import StylizeOptions
+from ..pipeline.styles import ImageLike, StyleLike, is_vector, weighted_styles
+
+MANIFEST = "semstyle-onnx.json"
+NUMPY_PADDING = {"reflect": "reflect", "replicate": "edge"}
+
+
+class OnnxStylizer:
+    """``OnnxStylizer("models/default-onnx").stylize("photo.jpg", "painting.jpg")`` -> PIL image."""
+
+    def __init__(self, folder: str | Path, threads: int = 0):
+        import onnxruntime as ort
+
+        self.folder = Path(folder)
+        manifest = self.folder / MANIFEST
+        if not manifest.is_file():
+            raise WeightsError(f"{self.folder} holds no {MANIFEST}; export one with 'semstyle export --onnx'")
+        try:
+            self.manifest = json.loads(manifest.read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise WeightsError(f"cannot read {manifest}: {str(exc).splitlines()[0]}") from None
+        session = ort.SessionOptions()
+        if threads:
+            session.intra_op_num_threads = threads
+        try:
+            self.stylize_graph = ort.InferenceSession(str(self.folder / "stylize.onnx"), session,
+                                                      providers=["CPUExecutionProvider"])
+            self.encoder_graph = ort.InferenceSession(str(self.folder / "style_encoder.onnx"), session,
+                                                      providers=["CPUExecutionProvider"])
+        except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own exception types
+            raise WeightsError(f"cannot load the ONNX graphs in {self.folder}: {str(exc).splitlines()[0]}") from None
+
+    # -- images -------------------------------------------------------------
+
+    @staticmethod
+    def read(image: ImageLike, max_side: int | None, option: str, max_pixels: int) -> np.ndarray:
+        img = image if isinstance(image, Image.Image) else load_image(image, min_size=MIN_SIDE, max_pixels=max_pixels)
+        img = img.convert("RGB")
+        size = fit_size(img.width, img.height, max_side, option)
+        if size != img.size:
+            img = img.resize(size, Image.LANCZOS)
+        return (np.asarray(img, dtype=np.float32) / 255.0).transpose(2, 0, 1)[None].copy()
+
+    @staticmethod
+    def padded(array: np.ndarray, margin: int) -> tuple[np.ndarray, tuple[slice, slice]]:
+        (left, right, top, bottom), crop, mode = network_padding(*array.shape[-2:], margin)
+        pads = ((0, 0), (0, 0), (top, bottom), (left, right))
+        return np.pad(array, pads, mode=NUMPY_PADDING[mode]) if any((left, right, top, bottom)) else array, crop
+
+    # -- style vectors ------------------------------------------------------
+
+    def encode(self, image: np.ndarray) -> np.ndarray:
+        return self.encoder_graph.run(None, {"image": image})[0]
+
+    def style_vector(self, style: StyleLike, options: StylizeOptions | None = None) -> np.ndarray:
+        """One image or a weighted blend as a (1, D) vector."""
+        opts = (options or StylizeOptions()).validate()
+        if isinstance(style, np.ndarray):
+            return style.astype(np.float32)
+        if is_vector(style):
+            return style.detach().cpu().numpy().astype(np.float32)
+        styles = weighted_styles(style)
+        total = sum(s.weight for s in styles)
+        return sum(self.encode(self.read(s.image, opts.style_size, "style_size", opts.max_pixels)) * (s.weight / total)
+                   for s in styles).astype(np.float32)
+
+    # -- stylization --------------------------------------------------------
+
+    def stylize(self, content: ImageLike, style: StyleLike | np.ndarray, options: StylizeOptions | None = None,
+                **overrides) -> Image.Image:
+        """Global stylization, as :meth:`semstyle.stylizer.Stylizer.stylize` without regions or tiles."""
+        opts = (options or StylizeOptions()).replace(**overrides).validate()
+        if opts.uses_regions:
+            raise OptionError("backend", "onnx runs whole-image stylization only; use the torch backend for regions")
+        vector = self.style_vector(style, opts)
+        photo = self.read(content, opts.size, "size", opts.max_pixels)
+        padded, (rows, cols) = self.padded(photo, opts.border_margin)
+        if opts.strength < 1.0:
+            vector = opts.strength * vector + (1.0 - opts.strength) * self.encode(padded)
+        output = self.stylize_graph.run(None, {"image": padded, "style": vector.astype(np.float32)})[0]
+        output = output[..., rows, cols]
+        if opts.preserve_colors:
+            output = preserve_color_array(output, photo)
+        pixels = np.clip(np.rint(output[0].transpose(1, 2, 0) * 255.0), 0, 255).astype(np.uint8)
+        return Image.fromarray(pixels)
+

@@ -1,0 +1,87 @@
+"""ONNX: export the tiny model, run it with onnxruntime (torch-free), compare with PyTorch."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from semstyle import Stylizer
+from semstyle.errors import WeightsError
+from semstyle.export.onnx import export_onnx
+from semstyle.runtime.onnx import OnnxStylizer
+
+from .helpers import assert_one_line_error, data_dir, run_cli
+
+
+@pytest.fixture(scope="module")
+def onnx_dir(model, tmp_path_factory):
+    return export_onnx(model, tmp_path_factory.mktemp("onnx") / "tiny_onnx")
+
+
+@pytest.fixture(scope="module")
+def painting():
+    return data_dir("styles") / "starry_night.jpg"
+
+
+def test_export_writes_two_graphs_with_dynamic_sizes(onnx_dir):
+    import onnx
+
+    assert sorted(p.name for p in onnx_dir.iterdir()) == ["semstyle-onnx.json", "style_encoder.onnx", "stylize.onnx"]
+    graph = onnx.load(str(onnx_dir / "stylize.onnx"))
+    assert graph.opset_import[0].version >= 17
+    dims = graph.graph.input[0].type.tensor_type.shape.dim
+    assert [d.dim_param for d in dims[2:]] == ["height", "width"]
+
+
+@pytest.mark.parametrize("options", [{}, {"strength": 0.5}, {"preserve_colors": True}, {"size": 70}])
+def test_onnx_runtime_matches_pytorch(model, onnx_dir, photo, painting, options):
+    eager = np.asarray(Stylizer(model, device="cpu", precision="fp32").stylize(photo, painting, **options)).astype(int)
+    ported = np.asarray(OnnxStylizer(onnx_dir).stylize(photo, painting, **options)).astype(int)
+    assert ported.shape == eager.shape
+    assert np.abs(ported - eager).max() <= 1
+
+
+def test_the_runtime_and_the_cli_need_no_torch(onnx_dir, photo, painting, tmp_path):
+    """With ``import torch`` made to fail, the ONNX path still stylizes, in Python and on the command line."""
+    out = tmp_path / "out.png"
+    script = textwrap.dedent(f"""
+        import sys
+        sys.modules["torch"] = None  # any import of torch now raises ImportError
+        from semstyle.runtime.onnx import OnnxStylizer
+        image = OnnxStylizer({str(onnx_dir)!r}).stylize({str(photo)!r}, {str(painting)!r}, strength=0.7)
+        assert image.size == (90, 60), image.size
+        from semstyle.cli import main
+        sys.exit(main(["stylize", {str(photo)!r}, "--style", {str(painting)!r}, "-o", {str(out)!r},
+                       "--backend", "onnx", "--model", {str(onnx_dir)!r}]))
+    """)
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert Image.open(out).size == (90, 60)
+
+
+def test_onnx_bad_inputs(onnx_dir, photo, painting, tmp_path, capsys):
+    code, _, err = run_cli(["stylize", photo, "--style", painting, "-o", tmp_path / "o.png", "--backend", "onnx"],
+                           capsys)
+    assert_one_line_error(code, err, "--backend onnx needs --model")
+    code, _, err = run_cli(["stylize", photo, "--style", painting, "-o", tmp_path / "o.png", "--backend", "onnx",
+                            "--model", tmp_path], capsys)
+    assert_one_line_error(code, err, "holds no semstyle-onnx.json")
+    mask = tmp_path / "m.png"
+    Image.new("L", (90, 60), 255).save(mask)
+    code, _, err = run_cli(["stylize", photo, "--style", painting, "-o", tmp_path / "o.png", "--backend", "onnx",
+                            "--model", onnx_dir, "--mask", mask], capsys)
+    assert_one_line_error(code, err, "--backend onnx stylizes whole images")
+
+
+def test_export_refuses_a_folder_of_other_files(model, tmp_path):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    (folder / "holiday.jpg").write_bytes(b"x")
+    with pytest.raises(WeightsError, match="not an ONNX model folder"):
+        export_onnx(model, folder)
+    assert [p.name for p in folder.iterdir()] == ["holiday.jpg"]
