@@ -17,7 +17,7 @@ LAYERS = [
               "semstyle.geometry", "semstyle.colour",
               "semstyle.optimize"}),
     ("torch modules", {"semstyle.nn"}),
-    ("files on disk", {"semstyle.io", "semstyle.weights", "semstyle.checkpoints"}),
+    ("files on disk", {"semstyle.io", "semstyle.weights", "semstyle.checkpoints", "semstyle.gallery"}),
     ("pipeline", {"semstyle.pipeline"}),
     ("ONNX runtime", {"semstyle.runtime"}),
     ("semantic", {"semstyle.semantic"}),
@@ -25,6 +25,7 @@ LAYERS = [
     ("training", {"semstyle.train"}),
     ("export", {"semstyle.export"}),
     ("Python API", {"semstyle.stylizer"}),
+    ("HTTP service", {"semstyle.server"}),
     ("command line", {"semstyle.cli"}),
 ]
 """Bottom to top. ``semstyle`` itself (the lazy ``Stylizer`` export and ``__version__``) sits outside."""

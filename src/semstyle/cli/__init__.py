@@ -1,4 +1,4 @@
-"""Command-line interface: ``semstyle stylize | video | live | paint | train | export | weights``.
+"""Command-line interface: ``semstyle stylize | video | live | paint | train | export | weights | serve | styles``.
 
 Exit codes: 0 success, 2 bad input or usage (one line on stderr, no
 traceback), 130 interrupted. Defaults come from the library
@@ -16,7 +16,7 @@ from .common import Parser, flag_message
 
 
 def build_parser() -> Parser:
-    from . import export, live, paint, stylize, train, video
+    from . import export, live, paint, serve, stylize, train, video
 
     parser = Parser(prog="semstyle", description="GAN-based semantic image style transfer.")
     parser.add_argument("--version", action="version", version=f"semstyle {__version__}")
@@ -28,6 +28,7 @@ def build_parser() -> Parser:
     train.add_parser(commands)
     export.add_export_parser(commands)
     export.add_weights_parser(commands)
+    serve.add_parsers(commands)
     return parser
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 from pathlib import Path
 from typing import Any
@@ -56,19 +57,29 @@ def save_image(img: Image.Image, path: PathLike, *, provenance: Provenance | Non
     (1..100) applies to JPEG and WebP.
     """
     path = ensure_writable(path)
-    if not 1 <= quality <= 100:
-        raise ConfigError(f"JPEG/WebP quality must be between 1 and 100, got {quality}")
     fmt = OUTPUT_FORMATS[path.suffix.lower()]
-    if img.mode not in _SAVE_MODES[fmt]:
-        img = to_rgb8(img)
-    params = _encoder_params(fmt, provenance, quality)
     try:
-        atomic_write(path, lambda fp: img.save(fp, format=fmt, **params))
+        atomic_write(path, lambda fp: _encode(img, fp, fmt, provenance, quality))
     except OSError as exc:
         raise ImageError(f"cannot write {path}: {describe_os_error(exc)}") from None
     except ValueError as exc:
         raise ImageError(f"cannot write {path}: {one_line(exc)}") from None
     return path
+
+
+def encode_image(img: Image.Image, fmt: str, provenance: Provenance | None = None, quality: int = 95) -> bytes:
+    """The bytes :func:`save_image` would write, in Pillow format ``fmt`` (PNG, JPEG, WEBP): for HTTP replies."""
+    buffer = io.BytesIO()
+    _encode(img, buffer, fmt, provenance, quality)
+    return buffer.getvalue()
+
+
+def _encode(img: Image.Image, handle, fmt: str, provenance: Provenance | None, quality: int) -> None:
+    if not 1 <= quality <= 100:
+        raise ConfigError(f"JPEG/WebP quality must be between 1 and 100, got {quality}")
+    if img.mode not in _SAVE_MODES[fmt]:
+        img = to_rgb8(img)
+    img.save(handle, format=fmt, **_encoder_params(fmt, provenance, quality))
 
 
 def _encoder_params(fmt: str, provenance: Provenance | None, quality: int) -> dict[str, Any]:

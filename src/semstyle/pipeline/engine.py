@@ -17,6 +17,7 @@ or :meth:`StyleEngine.encode_style` (files, PIL images and blends).
 from __future__ import annotations
 
 import hashlib
+import threading
 from collections import OrderedDict
 from collections.abc import Callable
 from importlib import resources
@@ -47,6 +48,7 @@ class StyleCache:
     def __init__(self):
         self.vectors: OrderedDict[str, torch.Tensor] = OrderedDict()
         self.hits = self.misses = 0
+        self.lock = threading.Lock()  # a server's worker threads share one engine
 
     @staticmethod
     def key(image, style_size: int) -> str | None:
@@ -64,19 +66,21 @@ class StyleCache:
         return f"{digest.hexdigest()}:{style_size}"
 
     def get(self, key: str | None) -> torch.Tensor | None:
-        if key is None or key not in self.vectors:
-            self.misses += 1
-            return None
-        self.hits += 1
-        self.vectors.move_to_end(key)
-        return self.vectors[key]
+        with self.lock:
+            if key is None or key not in self.vectors:
+                self.misses += 1
+                return None
+            self.hits += 1
+            self.vectors.move_to_end(key)
+            return self.vectors[key]
 
     def put(self, key: str | None, vector: torch.Tensor) -> None:
         if key is None:
             return
-        self.vectors[key] = vector
-        while len(self.vectors) > self.SIZE:
-            self.vectors.popitem(last=False)
+        with self.lock:
+            self.vectors[key] = vector
+            while len(self.vectors) > self.SIZE:
+                self.vectors.popitem(last=False)
 
 
 def default_model_path() -> Path:

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Union
 from PIL import Image
 
 from ..errors import OptionError
+from ..gallery import find_style
 
 if TYPE_CHECKING:
     import torch
@@ -40,9 +41,10 @@ class WeightedStyle:
 
 
 def weighted_styles(style: ImageLike | Sequence) -> list[WeightedStyle]:
-    """A style or blend as a checked list: weights finite, 0 or more, not all 0."""
+    """A style or blend as a checked list: weights finite, 0 or more, not all 0. A name that is
+    no file but a gallery id (``"starry_night"``) means that painting of :mod:`semstyle.gallery`."""
     if isinstance(style, (str, Path, Image.Image)):
-        return [WeightedStyle(style, 1.0)]
+        return [WeightedStyle(from_gallery(style), 1.0)]
     if style is None or is_vector(style):
         raise OptionError("style", "must be a style image or a list of (image, weight) pairs here")
     styles = [s if isinstance(s, WeightedStyle) else WeightedStyle(*s) if isinstance(s, tuple) else WeightedStyle(s)
@@ -55,7 +57,14 @@ def weighted_styles(style: ImageLike | Sequence) -> list[WeightedStyle]:
             raise OptionError("style weight", f"must be a finite number, 0 or more, got {s.weight!r}")
     if sum(s.weight for s in styles) <= 0:
         raise OptionError("style weight", "must not be 0 for every style image")
-    return styles
+    return [WeightedStyle(from_gallery(s.image), s.weight) for s in styles]
+
+
+def from_gallery(image: ImageLike) -> ImageLike:
+    """``image`` itself, unless it is a bare name that no file has and the gallery has."""
+    if isinstance(image, str) and not Path(image).exists():
+        return find_style(image) or image
+    return image
 
 
 def style_names(style: Any) -> list[str]:

@@ -1,0 +1,1 @@
+"""The HTTP service behind ``semstyle serve``: ``app`` (FastAPI routes), ``limits`` (upload size)."""

@@ -1,0 +1,209 @@
+"""The HTTP API (FastAPI): the same options object and rules as the command line and Python.
+
+* ``POST /v1/stylize`` (multipart): ``content`` file; ``style`` file or ``style_id`` (the gallery);
+  ``strength``, ``size``, ``style_size``, ``preserve_color``, ``mask`` and ``protect`` files,
+  ``format`` (png, jpeg, webp) -> the image, with provenance metadata.
+* ``GET /v1/styles``, ``GET /v1/styles/{id}/thumbnail``: the gallery.
+* ``GET /healthz``, ``GET /metrics`` (requests, latencies, queue length), ``GET /openapi.json``,
+  ``GET /docs`` (a page of our own: no CDN).
+
+Errors are ``{"error": "..."}`` with 400 (bad input), 401 (token), 404, 413 (upload too large,
+refused before the body is read), 415 (not an image), 422 (bad option) or 503 (busy, with
+Retry-After). Work runs in a bounded pool of threads with a bounded queue.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import threading
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from fastapi import FastAPI, File, Form, Request, UploadFile
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
+from PIL import Image
+
+from .. import __version__
+from ..errors import ImageError, OptionError, SemstyleError
+from ..gallery import SAFE_ID, load_gallery
+from ..io.provenance import Provenance
+from ..io.read import load_image
+from ..io.write import encode_image
+from ..pipeline.options import StylizeOptions
+from ..stylizer import Stylizer
+from .limits import UploadLimit
+
+FORMATS = {"png": ("PNG", "image/png"), "jpeg": ("JPEG", "image/jpeg"), "jpg": ("JPEG", "image/jpeg"),
+           "webp": ("WEBP", "image/webp")}
+THUMBNAIL_SIDE = 256
+DOCS_PAGE = Path(__file__).with_name("docs.html")
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    model: str | None = None
+    styles_dir: str | None = None
+    workers: int = 1
+    queue: int = 4
+    max_upload_mb: float = 50.0
+    token: str | None = None
+    device: str = "auto"
+
+
+class Busy(Exception):
+    """The pool and its queue are full."""
+
+
+class WorkPool:
+    """A bounded pool of worker threads with a bounded queue: past ``workers + queue`` jobs, new
+    ones are refused at once (HTTP 503) instead of piling up until clients time out."""
+
+    def __init__(self, workers: int, queue: int):
+        self.executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="semstyle")
+        self.capacity, self.pending = workers + queue, 0
+        self.workers = workers
+        self.lock = threading.Lock()
+
+    async def run(self, func, *args):
+        with self.lock:
+            if self.pending >= self.capacity:
+                raise Busy
+            self.pending += 1
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self.executor, func, *args)
+        finally:
+            with self.lock:
+                self.pending -= 1
+
+    @property
+    def queued(self) -> int:
+        return max(0, self.pending - self.workers)
+
+
+class Metrics:
+    def __init__(self):
+        self.requests: Counter = Counter()
+        self.seconds: Counter = Counter()
+
+    def observe(self, path: str, status: int, seconds: float) -> None:
+        self.requests[(path, status)] += 1
+        self.seconds[path] += seconds
+
+    def text(self, pool: WorkPool) -> str:
+        lines = ["# TYPE semstyle_requests_total counter"]
+        lines += [f'semstyle_requests_total{{path="{p}",status="{s}"}} {n}' for (p, s), n in sorted(self.requests.items())]
+        lines.append("# TYPE semstyle_request_seconds_total counter")
+        lines += [f'semstyle_request_seconds_total{{path="{p}"}} {v:.6f}' for p, v in sorted(self.seconds.items())]
+        lines += ["# TYPE semstyle_queue_length gauge", f"semstyle_queue_length {pool.queued}",
+                  "# TYPE semstyle_jobs_in_progress gauge", f"semstyle_jobs_in_progress {pool.pending - pool.queued}"]
+        return "\n".join(lines) + "\n"
+
+
+def error(status: int, message: str, headers: dict | None = None) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=status, headers=headers)
+
+
+def create_app(settings: ServerSettings, stylizer: Stylizer | None = None) -> FastAPI:
+    """The application; ``stylizer`` defaults to one loaded from ``settings.model``."""
+    stylizer = stylizer or Stylizer(settings.model, device=settings.device)
+    gallery = load_gallery(settings.styles_dir)
+    pool, metrics = WorkPool(settings.workers, settings.queue), Metrics()
+    max_bytes = int(settings.max_upload_mb * 1024 * 1024)
+    app = FastAPI(title="semstyle", version=__version__, docs_url=None, redoc_url=None)
+    app.add_middleware(UploadLimit, max_bytes=max_bytes)
+
+    @app.middleware("http")
+    async def measure_and_guard(request: Request, call_next):
+        start = time.perf_counter()
+        if settings.token and request.url.path.startswith("/v1/") and \
+                request.headers.get("authorization") != f"Bearer {settings.token}":
+            response = error(401, "missing or wrong API token (send 'Authorization: Bearer TOKEN')")
+        else:
+            try:
+                response = await call_next(request)
+            except Exception:  # noqa: BLE001 - a bug: say so in JSON, never a traceback to the client
+                response = error(500, "internal error")
+        route = request.scope.get("route")
+        metrics.observe(getattr(route, "path", "unmatched"), response.status_code, time.perf_counter() - start)
+        return response
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError):
+        first = exc.errors()[0] if exc.errors() else {}
+        where = ".".join(str(p) for p in first.get("loc", ())[1:]) or "request"
+        return error(422, f"{where}: {first.get('msg', 'invalid')}")
+
+    @app.exception_handler(404)
+    async def not_found(request: Request, exc):
+        return error(404, f"no such path: {request.url.path}")
+
+    @app.get("/healthz")
+    async def healthz():
+        return {"status": "ok", "version": __version__, "queue": pool.queued, "model": str(stylizer.model_path.name)}
+
+    @app.get("/metrics", response_class=PlainTextResponse)
+    async def get_metrics():
+        return metrics.text(pool)
+
+    @app.get("/docs", response_class=HTMLResponse)
+    async def docs():
+        return DOCS_PAGE.read_text()
+
+    @app.get("/v1/styles")
+    async def styles():
+        return [{**entry.describe(), "thumbnail": f"/v1/styles/{entry.id}/thumbnail"} for entry in gallery.values()]
+
+    @app.get("/v1/styles/{style_id}/thumbnail")
+    async def thumbnail(style_id: str):
+        entry = gallery.get(style_id) if SAFE_ID.match(style_id) else None
+        if entry is None:
+            return error(404, f"no style {style_id!r} in the gallery")
+        img = Image.open(entry.path).convert("RGB")
+        img.thumbnail((THUMBNAIL_SIDE, THUMBNAIL_SIDE))
+        buffer = io.BytesIO()
+        img.save(buffer, format="JPEG", quality=85)
+        return Response(buffer.getvalue(), media_type="image/jpeg", headers={"Cache-Control": "max-age=86400"})
+
+    @app.post("/v1/stylize")
+    async def stylize(content: UploadFile = File(...), style: UploadFile | None = File(None),
+                      style_id: str | None = Form(None), strength: float = Form(1.0), size: int | None = Form(None),
+                      style_size: int = Form(512), preserve_color: bool = Form(False),
+                      mask: UploadFile | None = File(None), protect: UploadFile | None = File(None),
+                      format: str = Form("png")):
+        if format.lower() not in FORMATS:
+            return error(422, f"format must be one of png, jpeg, webp, got {format!r}")
+        if (style is None) == (style_id is None):
+            return error(422, "give one of style (a file) or style_id (from /v1/styles)")
+        if style_id is not None and (not SAFE_ID.match(style_id) or style_id not in gallery):
+            return error(404, f"no style {style_id!r} in the gallery")
+        try:
+            content_img = load_image(await content.read(), min_size=32)
+            style_img = gallery[style_id].path if style_id else load_image(await style.read(), min_size=32)
+            options = StylizeOptions(strength=strength, size=size, style_size=style_size,
+                                     preserve_colors=preserve_color,
+                                     mask=Image.open(io.BytesIO(await mask.read())) if mask else None,
+                                     protect=(Image.open(io.BytesIO(await protect.read())),) if protect else (),
+                                     device=stylizer.options.device, precision=stylizer.options.precision).validate()
+            result = await pool.run(stylizer.stylize, content_img, style_img, options)
+        except Busy:
+            return error(503, "busy: every worker and queue place is taken; try again shortly",
+                         {"Retry-After": "2"})
+        except OptionError as exc:
+            return error(422, str(exc))
+        except ImageError as exc:
+            return error(415 if "not an image" in str(exc) else 400, str(exc))
+        except SemstyleError as exc:
+            return error(400, str(exc))
+        except OSError as exc:  # a mask Pillow cannot read
+            return error(415, f"cannot read an uploaded image: {exc}")
+        names = [style_id] if style_id else [style.filename or "uploaded style"]
+        provenance = Provenance(styles=names, model=str(stylizer.model_path.name))
+        pil_format, media = FORMATS[format.lower()]
+        return Response(encode_image(result, pil_format, provenance), media_type=media)
+
+    return app

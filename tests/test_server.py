@@ -1,0 +1,167 @@
+"""The HTTP API against a real ``semstyle serve`` process on loopback, with the tiny model."""
+
+from __future__ import annotations
+
+import io
+import socket
+import subprocess
+import sys
+import time
+
+import httpx
+import numpy as np
+import pytest
+from PIL import Image
+
+from semstyle.io import DIGITAL_SOURCE_TYPE
+
+from .helpers import assert_one_line_error, data_dir, run_cli
+
+pytestmark = pytest.mark.slow
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start(model, *extra) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "semstyle.cli", "serve", "--port", str(port), "--model",
+                             str(model), *map(str, extra)], stderr=subprocess.PIPE, text=True)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 60
+    while True:
+        assert proc.poll() is None, proc.stderr.read()
+        try:
+            if httpx.get(url + "/healthz", timeout=1).status_code == 200:
+                return proc, url
+        except httpx.TransportError:
+            pass
+        assert time.time() < deadline, "server did not come up"
+        time.sleep(0.2)
+
+
+@pytest.fixture(scope="module")
+def server(model):
+    proc, url = start(model, "--workers", "1", "--queue", "1", "--max-upload-mb", "2")
+    yield url
+    proc.terminate()
+    proc.wait(30)
+
+
+def png_bytes(size=(80, 60), seed=0) -> bytes:
+    rng = np.random.default_rng(seed)
+    buffer = io.BytesIO()
+    Image.fromarray(rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def photo_bytes() -> bytes:
+    return (data_dir("content") / "chicago.jpg").read_bytes()
+
+
+def test_health_metrics_schema_and_docs(server):
+    assert httpx.get(server + "/healthz").json()["status"] == "ok"
+    schema = httpx.get(server + "/openapi.json").json()
+    assert "/v1/stylize" in schema["paths"] and "/v1/styles" in schema["paths"]
+    docs = httpx.get(server + "/docs").text
+    assert "/openapi.json" in docs and "http" not in docs.replace("http://", "").split("<script>")[1].split("fetch")[0]
+    assert "semstyle_requests_total" in httpx.get(server + "/metrics").text
+
+
+def test_gallery_lists_paintings_with_thumbnails(server):
+    styles = httpx.get(server + "/v1/styles").json()
+    starry = next(s for s in styles if s["id"] == "starry_night")
+    assert starry["painter"] == "Vincent van Gogh" and "Public domain" in starry["licence"]
+    thumb = httpx.get(server + starry["thumbnail"])
+    assert thumb.headers["content-type"] == "image/jpeg"
+    assert max(Image.open(io.BytesIO(thumb.content)).size) == 256
+
+
+def test_stylize_with_a_gallery_style_and_with_an_upload(server):
+    reply = httpx.post(server + "/v1/stylize", files={"content": ("photo.jpg", photo_bytes())},
+                       data={"style_id": "starry_night", "size": "96", "strength": "0.8", "format": "webp"},
+                       timeout=60)
+    assert reply.status_code == 200, reply.text
+    assert reply.headers["content-type"] == "image/webp"
+    image = Image.open(io.BytesIO(reply.content))
+    assert image.size == (96, 64)
+    assert DIGITAL_SOURCE_TYPE.encode() in reply.content  # provenance travels with the bytes
+    reply = httpx.post(server + "/v1/stylize", files={"content": ("a.png", png_bytes()), "style": ("s.png",
+                       png_bytes(seed=1))}, timeout=60)
+    assert reply.status_code == 200 and Image.open(io.BytesIO(reply.content)).size == (80, 60)
+
+
+@pytest.mark.parametrize("files,data,status,needle", [
+    ({"content": ("a.txt", b"plain text, not an image" * 20)}, {"style_id": "starry_night"}, 415, "not an image"),
+    ({"content": ("a.png", png_bytes())}, {"style_id": "../../etc/passwd"}, 404, "no style"),
+    ({"content": ("a.png", png_bytes())}, {"style_id": "starry_night", "strength": "2"}, 422,
+     "strength must be between 0 and 1"),
+    ({"content": ("a.png", png_bytes())}, {"style_id": "starry_night", "strength": "nan"}, 422, "strength"),
+    ({"content": ("a.png", png_bytes())}, {"style_id": "starry_night", "format": "gif"}, 422, "format"),
+    ({"content": ("a.png", png_bytes())}, {}, 422, "give one of style"),
+    ({}, {"style_id": "starry_night"}, 422, "content"),
+    ({"content": ("a.png", png_bytes((20, 20)))}, {"style_id": "starry_night"}, 400, "too small"),
+])
+def test_bad_requests_get_json_errors(server, files, data, status, needle):
+    reply = httpx.post(server + "/v1/stylize", files=files or None, data=data, timeout=60)
+    assert reply.status_code == status, reply.text
+    assert needle in reply.json()["error"]
+
+
+def test_oversized_upload_is_refused_before_reading_it(server):
+    """A 3 MB body against a 2 MB limit: 413 from the headers alone."""
+    big = b"\x00" * (3 * 1024 * 1024)
+    reply = httpx.post(server + "/v1/stylize", files={"content": ("big.png", big)},
+                       data={"style_id": "starry_night"}, timeout=60)
+    assert reply.status_code == 413 and "limit of 2 MB" in reply.json()["error"]
+
+
+def test_unknown_path_and_thumbnail_traversal(server):
+    assert httpx.get(server + "/nothing").json()["error"].startswith("no such path")
+    reply = httpx.get(server + "/v1/styles/..%2F..%2Fsecret/thumbnail")
+    assert reply.status_code == 404 and "error" in reply.json()
+
+
+def test_a_full_queue_answers_503_with_retry_after(server):
+    """One worker and one queue place: of several simultaneous large jobs, some are refused at once."""
+    import concurrent.futures
+
+    def job(_):
+        return httpx.post(server + "/v1/stylize", files={"content": ("photo.jpg", photo_bytes())},
+                          data={"style_id": "the_scream", "size": "700"}, timeout=120)
+
+    with concurrent.futures.ThreadPoolExecutor(6) as pool:
+        replies = list(pool.map(job, range(6)))
+    codes = sorted(r.status_code for r in replies)
+    assert 200 in codes and 503 in codes, codes
+    busy = next(r for r in replies if r.status_code == 503)
+    assert busy.headers["retry-after"] == "2" and "busy" in busy.json()["error"]
+
+
+def test_token_is_required_when_given(model):
+    proc, url = start(model, "--token", "s3cret")
+    try:
+        assert httpx.get(url + "/v1/styles").status_code == 401
+        assert httpx.get(url + "/v1/styles", headers={"Authorization": "Bearer s3cret"}).status_code == 200
+        assert httpx.get(url + "/healthz").status_code == 200
+    finally:
+        proc.terminate()
+        proc.wait(30)
+
+
+def test_listening_beyond_loopback_needs_a_token(capsys, model, monkeypatch):
+    monkeypatch.delenv("SEMSTYLE_TOKEN", raising=False)
+    code, _, err = run_cli(["serve", "--host", "0.0.0.0", "--model", model], capsys)
+    assert_one_line_error(code, err, "--host 0.0.0.0 listens beyond this machine", "--token")
+
+
+def test_gallery_names_work_on_the_command_line(model, photo, tmp_path, capsys):
+    out = tmp_path / "o.png"
+    code, _, err = run_cli(["stylize", photo, "--style", "the_scream", "-o", out, "--model", model], capsys)
+    assert code == 0, err
+    code, stdout, _ = run_cli(["styles"], capsys)
+    assert code == 0 and "starry_night" in stdout and "Vincent van Gogh" in stdout
+    assert len(stdout.splitlines()) == 26  # one line per shipped painting
