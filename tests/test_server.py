@@ -165,3 +165,60 @@ def test_gallery_names_work_on_the_command_line(model, photo, tmp_path, capsys):
     code, stdout, _ = run_cli(["styles"], capsys)
     assert code == 0 and "starry_night" in stdout and "Vincent van Gogh" in stdout
     assert len(stdout.splitlines()) == 26  # one line per shipped painting
+
+
+def test_video_job_runs_reports_progress_and_returns_the_video(server, tmp_path):
+    from .test_video import make_clip, probe
+
+    clip = make_clip(tmp_path / "clip.mp4", size=(64, 48), frames=12, audio=True)
+    reply = httpx.post(server + "/v1/videos", files={"video": ("clip.mp4", clip.read_bytes())},
+                       data={"style_id": "starry_night"}, timeout=60)
+    assert reply.status_code == 202, reply.text
+    job = reply.json()
+    assert reply.headers["location"] == f"/v1/jobs/{job['id']}"
+    deadline = time.time() + 120
+    while job["status"] in ("queued", "running"):
+        assert time.time() < deadline
+        time.sleep(0.3)
+        job = httpx.get(server + f"/v1/jobs/{job['id']}").json()
+    assert job["status"] == "done" and job["frames_done"] == 12 and job["progress"] == 1.0, job
+    video = httpx.get(server + job["result"], timeout=60)
+    assert video.headers["content-type"] == "video/mp4"
+    (tmp_path / "out.mp4").write_bytes(video.content)
+    assert probe(tmp_path / "out.mp4")["frames"] == 12 and probe(tmp_path / "out.mp4")["audio"] is not None
+    assert httpx.delete(server + f"/v1/jobs/{job['id']}").json()["status"] == "deleted"
+    assert httpx.get(server + f"/v1/jobs/{job['id']}").status_code == 404
+
+
+def test_a_running_video_job_can_be_cancelled(server, tmp_path):
+    from .test_video import make_clip
+
+    clip = make_clip(tmp_path / "long.mp4", size=(96, 64), frames=300, audio=False)
+    job = httpx.post(server + "/v1/videos", files={"video": ("long.mp4", clip.read_bytes())},
+                     data={"style_id": "the_scream"}, timeout=60).json()
+    deadline = time.time() + 60
+    while httpx.get(server + f"/v1/jobs/{job['id']}").json()["frames_done"] < 2:
+        assert time.time() < deadline
+        time.sleep(0.2)
+    assert httpx.delete(server + f"/v1/jobs/{job['id']}").json()["status"] == "cancelled"
+    while httpx.get(server + f"/v1/jobs/{job['id']}").json()["status"] == "running":
+        assert time.time() < deadline
+        time.sleep(0.2)
+    status = httpx.get(server + f"/v1/jobs/{job['id']}").json()
+    assert status["status"] == "cancelled" and status["result"] is None
+    assert httpx.get(server + f"/v1/jobs/{job['id']}/result").status_code == 409
+
+
+def test_bad_video_uploads(server):
+    reply = httpx.post(server + "/v1/videos", files={"video": ("x.mp4", b"not a video" * 50)},
+                       data={"style_id": "starry_night"}, timeout=60)
+    job = reply.json()
+    deadline = time.time() + 30
+    while job["status"] in ("queued", "running"):
+        assert time.time() < deadline
+        time.sleep(0.2)
+        job = httpx.get(server + f"/v1/jobs/{job['id']}").json()
+    assert job["status"] == "failed" and "not a video" in job["error"]
+    assert httpx.post(server + "/v1/videos", files={"video": ("x.mp4", b"x")}, data={"style_id": "starry_night",
+                      "format": "avi"}).status_code == 422
+    assert httpx.get(server + "/v1/jobs/nope").status_code == 404

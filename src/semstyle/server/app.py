@@ -4,6 +4,8 @@
   ``strength``, ``size``, ``style_size``, ``preserve_color``, ``mask`` and ``protect`` files,
   ``format`` (png, jpeg, webp) -> the image, with provenance metadata.
 * ``GET /v1/styles``, ``GET /v1/styles/{id}/thumbnail``: the gallery.
+* ``POST /v1/videos`` -> a job (202); ``GET /v1/jobs/{id}`` (progress), ``GET /v1/jobs/{id}/result``,
+  ``DELETE /v1/jobs/{id}`` (cancel, or delete the result). Results expire; disk use is bounded.
 * ``GET /healthz``, ``GET /metrics`` (requests, latencies, queue length), ``GET /openapi.json``,
   ``GET /docs`` (a page of our own: no CDN).
 
@@ -15,7 +17,10 @@ Retry-After). Work runs in a bounded pool of threads with a bounded queue.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
+import shutil
+import tempfile
 import threading
 import time
 from collections import Counter
@@ -25,7 +30,7 @@ from pathlib import Path
 
 from fastapi import FastAPI, File, Form, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, PlainTextResponse, Response
 from PIL import Image
 
 from .. import __version__
@@ -36,6 +41,8 @@ from ..io.read import load_image
 from ..io.write import encode_image
 from ..pipeline.options import StylizeOptions
 from ..stylizer import Stylizer
+from ..video.options import VideoOptions
+from .jobs import Cancelled, Job, JobStore
 from .limits import UploadLimit
 
 FORMATS = {"png": ("PNG", "image/png"), "jpeg": ("JPEG", "image/jpeg"), "jpg": ("JPEG", "image/jpeg"),
@@ -53,6 +60,10 @@ class ServerSettings:
     max_upload_mb: float = 50.0
     token: str | None = None
     device: str = "auto"
+    jobs_dir: str | None = None     # default: a temporary folder removed at exit
+    video_queue: int = 2
+    keep_results_s: float = 3600.0
+    max_results_mb: float = 2048.0
 
 
 class Busy(Exception):
@@ -96,7 +107,8 @@ class Metrics:
 
     def text(self, pool: WorkPool) -> str:
         lines = ["# TYPE semstyle_requests_total counter"]
-        lines += [f'semstyle_requests_total{{path="{p}",status="{s}"}} {n}' for (p, s), n in sorted(self.requests.items())]
+        lines += [f'semstyle_requests_total{{path="{p}",status="{s}"}} {n}'
+                  for (p, s), n in sorted(self.requests.items())]
         lines.append("# TYPE semstyle_request_seconds_total counter")
         lines += [f'semstyle_request_seconds_total{{path="{p}"}} {v:.6f}' for p, v in sorted(self.seconds.items())]
         lines += ["# TYPE semstyle_queue_length gauge", f"semstyle_queue_length {pool.queued}",
@@ -114,7 +126,17 @@ def create_app(settings: ServerSettings, stylizer: Stylizer | None = None) -> Fa
     gallery = load_gallery(settings.styles_dir)
     pool, metrics = WorkPool(settings.workers, settings.queue), Metrics()
     max_bytes = int(settings.max_upload_mb * 1024 * 1024)
-    app = FastAPI(title="semstyle", version=__version__, docs_url=None, redoc_url=None)
+    jobs_root = Path(settings.jobs_dir) if settings.jobs_dir else Path(tempfile.mkdtemp(prefix="semstyle-jobs-"))
+    jobs = JobStore(jobs_root, settings.video_queue, settings.keep_results_s, int(settings.max_results_mb * 1024 * 1024))
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app):
+        yield
+        jobs.close()
+        if not settings.jobs_dir:
+            shutil.rmtree(jobs_root, ignore_errors=True)
+
+    app = FastAPI(title="semstyle", version=__version__, docs_url=None, redoc_url=None, lifespan=lifespan)
     app.add_middleware(UploadLimit, max_bytes=max_bytes)
 
     @app.middleware("http")
@@ -205,5 +227,66 @@ def create_app(settings: ServerSettings, stylizer: Stylizer | None = None) -> Fa
         provenance = Provenance(styles=names, model=str(stylizer.model_path.name))
         pil_format, media = FORMATS[format.lower()]
         return Response(encode_image(result, pil_format, provenance), media_type=media)
+
+    @app.post("/v1/videos", status_code=202)
+    async def submit_video(video: UploadFile = File(...), style: UploadFile | None = File(None),
+                           style_id: str | None = Form(None), strength: float = Form(1.0),
+                           size: int | None = Form(None), preserve_color: bool = Form(False),
+                           smooth_stats: float = Form(0.9), flow_blend: float = Form(0.6), audio: bool = Form(True),
+                           format: str = Form("mp4")):
+        if format.lower() not in ("mp4", "webm"):
+            return error(422, f"format must be mp4 or webm, got {format!r}")
+        if (style is None) == (style_id is None):
+            return error(422, "give one of style (a file) or style_id (from /v1/styles)")
+        if style_id is not None and (not SAFE_ID.match(style_id) or style_id not in gallery):
+            return error(404, f"no style {style_id!r} in the gallery")
+        try:
+            options = StylizeOptions(strength=strength, size=size, preserve_colors=preserve_color,
+                                     device=stylizer.options.device, precision=stylizer.options.precision).validate()
+            video_options = VideoOptions(smooth_stats=smooth_stats, flow_blend=flow_blend, audio=audio).validate()
+            style_img = gallery[style_id].path if style_id else load_image(await style.read(), min_size=32)
+        except OptionError as exc:
+            return error(422, str(exc))
+        except ImageError as exc:
+            return error(415 if "not an image" in str(exc) else 400, str(exc))
+        job = jobs.reserve()
+        if job is None:
+            return error(503, "busy: the video queue is full; try again later", {"Retry-After": "30"})
+        source = job.folder / ("input" + Path(video.filename or "").suffix.lower()[:8])
+        source.write_bytes(await video.read())
+
+        def work(job: Job) -> Path:
+            def progress(event) -> None:
+                job.done, job.total = event.done, event.total
+                if job.cancel.is_set():
+                    raise Cancelled
+            output = job.folder / f"result.{format.lower()}"
+            stylizer.stylize_video(source, output, style_img, options, video=video_options, on_progress=progress)
+            source.unlink(missing_ok=True)
+            return output
+
+        jobs.start(job, work)
+        return JSONResponse(job.describe(), status_code=202, headers={"Location": f"/v1/jobs/{job.id}"})
+
+    @app.get("/v1/jobs/{job_id}")
+    async def job_status(job_id: str):
+        job = jobs.get(job_id)
+        return job.describe() if job else error(404, f"no job {job_id!r} (unknown, or expired)")
+
+    @app.get("/v1/jobs/{job_id}/result")
+    async def job_result(job_id: str):
+        job = jobs.get(job_id)
+        if job is None:
+            return error(404, f"no job {job_id!r} (unknown, or expired)")
+        if job.status != "done":
+            return error(409, f"job {job_id} is {job.status}; its result is not ready")
+        media = "video/mp4" if job.result.suffix == ".mp4" else "video/webm"
+        return FileResponse(job.result, media_type=media, filename=f"stylized{job.result.suffix}")
+
+    @app.delete("/v1/jobs/{job_id}")
+    async def cancel_job(job_id: str):
+        job = jobs.delete(job_id)
+        return {"id": job_id, "status": "cancelled" if job and job.status != "done" else "deleted"} if job \
+            else error(404, f"no job {job_id!r} (unknown, or expired)")
 
     return app
