@@ -49,6 +49,10 @@ FORMATS = {"png": ("PNG", "image/png"), "jpeg": ("JPEG", "image/jpeg"), "jpg": (
            "webp": ("WEBP", "image/webp")}
 THUMBNAIL_SIDE = 256
 DOCS_PAGE = Path(__file__).with_name("docs.html")
+STATIC = Path(__file__).with_name("static")
+STATIC_FILES = {"index.html": "text/html; charset=utf-8", "app.js": "text/javascript; charset=utf-8",
+                "app.css": "text/css; charset=utf-8"}
+"""The browser app's files; nothing else is served from disk (no path traversal by construction)."""
 
 
 @dataclass(frozen=True)
@@ -127,7 +131,8 @@ def create_app(settings: ServerSettings, stylizer: Stylizer | None = None) -> Fa
     pool, metrics = WorkPool(settings.workers, settings.queue), Metrics()
     max_bytes = int(settings.max_upload_mb * 1024 * 1024)
     jobs_root = Path(settings.jobs_dir) if settings.jobs_dir else Path(tempfile.mkdtemp(prefix="semstyle-jobs-"))
-    jobs = JobStore(jobs_root, settings.video_queue, settings.keep_results_s, int(settings.max_results_mb * 1024 * 1024))
+    jobs = JobStore(jobs_root, settings.video_queue, settings.keep_results_s,
+                    int(settings.max_results_mb * 1024 * 1024))
 
     @contextlib.asynccontextmanager
     async def lifespan(app):
@@ -171,6 +176,17 @@ def create_app(settings: ServerSettings, stylizer: Stylizer | None = None) -> Fa
     @app.get("/metrics", response_class=PlainTextResponse)
     async def get_metrics():
         return metrics.text(pool)
+
+    @app.get("/", response_class=HTMLResponse)
+    async def index():
+        return (STATIC / "index.html").read_text()
+
+    @app.get("/static/{name}")
+    async def static(name: str):
+        if name not in STATIC_FILES:
+            return error(404, f"no such file: {name}")
+        return Response((STATIC / name).read_bytes(), media_type=STATIC_FILES[name],
+                        headers={"Cache-Control": "no-cache"})
 
     @app.get("/docs", response_class=HTMLResponse)
     async def docs():

@@ -1,0 +1,217 @@
+// semstyle's browser app: plain JavaScript over the HTTP API (/v1/...). Nothing is loaded from elsewhere.
+"use strict";
+
+const $ = (id) => document.getElementById(id);
+const state = { photo: null, styleId: null, styleFile: null, result: null, lastRequest: null };
+window.semstyle = state;  // for tests and the curious
+
+// -- tabs ---------------------------------------------------------------------
+for (const tab of document.querySelectorAll("[role=tab]")) {
+  tab.addEventListener("click", () => {
+    for (const other of document.querySelectorAll("[role=tab]")) {
+      const selected = other === tab;
+      other.setAttribute("aria-selected", String(selected));
+      $(other.getAttribute("aria-controls")).hidden = !selected;
+    }
+  });
+}
+
+// -- gallery ------------------------------------------------------------------
+async function loadGallery() {
+  const styles = await (await fetch("/v1/styles")).json();
+  const box = $("gallery");
+  for (const style of styles) {
+    const button = document.createElement("button");
+    button.type = "button";
+    button.setAttribute("role", "option");
+    button.setAttribute("aria-selected", "false");
+    button.dataset.id = style.id;
+    button.title = `${style.painter ? style.painter + ": " : ""}${style.title}`;
+    const img = document.createElement("img");
+    img.src = style.thumbnail;
+    img.alt = button.title;
+    img.loading = "lazy";
+    button.append(img);
+    button.addEventListener("click", () => chooseStyle(style.id));
+    box.append(button);
+  }
+  if (styles.length) chooseStyle(styles.find((s) => s.id === "starry_night") ? "starry_night" : styles[0].id);
+}
+
+function chooseStyle(id) {
+  state.styleId = id;
+  state.styleFile = null;
+  $("own-style").value = "";
+  for (const b of $("gallery").children) b.setAttribute("aria-selected", String(b.dataset.id === id));
+  ready();
+}
+
+$("own-style").addEventListener("change", (event) => {
+  if (!event.target.files.length) return;
+  state.styleFile = event.target.files[0];
+  state.styleId = null;
+  for (const b of $("gallery").children) b.setAttribute("aria-selected", "false");
+  ready();
+});
+
+// -- photo, drop zone, brush --------------------------------------------------
+function setPhoto(file) {
+  state.photo = file;
+  const url = URL.createObjectURL(file);
+  $("preview").onload = () => {
+    const canvas = $("brush-canvas");
+    canvas.width = $("preview").naturalWidth;
+    canvas.height = $("preview").naturalHeight;
+    clearBrush();
+  };
+  $("preview").src = url;
+  $("before").src = url;
+  $("canvas-box").hidden = false;
+  $("compare").hidden = true;
+  ready();
+}
+
+$("photo").addEventListener("change", (e) => e.target.files.length && setPhoto(e.target.files[0]));
+const drop = $("drop");
+drop.addEventListener("dragover", (e) => { e.preventDefault(); drop.classList.add("over"); });
+drop.addEventListener("dragleave", () => drop.classList.remove("over"));
+drop.addEventListener("drop", (e) => {
+  e.preventDefault();
+  drop.classList.remove("over");
+  if (e.dataTransfer.files.length) setPhoto(e.dataTransfer.files[0]);
+});
+drop.addEventListener("keydown", (e) => { if (e.key === "Enter" || e.key === " ") $("photo").click(); });
+
+let painted = false;
+function clearBrush() {
+  const canvas = $("brush-canvas");
+  canvas.getContext("2d").clearRect(0, 0, canvas.width, canvas.height);
+  painted = false;
+}
+$("clear-brush").addEventListener("click", clearBrush);
+
+function brushMode() { return document.querySelector("input[name=brush]:checked").value; }
+
+(function brush() {
+  const canvas = $("brush-canvas");
+  let down = false;
+  const paint = (e) => {
+    if (!down || brushMode() === "off") return;
+    const box = canvas.getBoundingClientRect();
+    const x = (e.clientX - box.left) * canvas.width / box.width;
+    const y = (e.clientY - box.top) * canvas.height / box.height;
+    const ctx = canvas.getContext("2d");
+    ctx.fillStyle = brushMode() === "mask" ? "rgba(53, 86, 216, 0.45)" : "rgba(240, 165, 0, 0.45)";
+    ctx.beginPath();
+    ctx.arc(x, y, Math.max(6, canvas.width / 30), 0, 2 * Math.PI);
+    ctx.fill();
+    painted = true;
+  };
+  canvas.addEventListener("pointerdown", (e) => { down = true; canvas.setPointerCapture(e.pointerId); paint(e); });
+  canvas.addEventListener("pointermove", paint);
+  canvas.addEventListener("pointerup", () => { down = false; });
+})();
+
+function maskBlob() {
+  // the painted area as a black-and-white PNG the size of the photo
+  const src = $("brush-canvas");
+  const out = document.createElement("canvas");
+  out.width = src.width;
+  out.height = src.height;
+  const ctx = out.getContext("2d");
+  ctx.fillStyle = "#000";
+  ctx.fillRect(0, 0, out.width, out.height);
+  const data = src.getContext("2d").getImageData(0, 0, src.width, src.height);
+  const mask = ctx.getImageData(0, 0, out.width, out.height);
+  for (let i = 3; i < data.data.length; i += 4) {
+    if (data.data[i] > 0) { mask.data[i - 3] = mask.data[i - 2] = mask.data[i - 1] = 255; }
+  }
+  ctx.putImageData(mask, 0, 0);
+  return new Promise((resolve) => out.toBlob(resolve, "image/png"));
+}
+
+// -- stylize ------------------------------------------------------------------
+$("strength").addEventListener("input", () => { $("strength-value").value = Number($("strength").value).toFixed(2); });
+
+function ready() {
+  $("go").disabled = !(state.photo && (state.styleId || state.styleFile));
+  $("go-video").disabled = !($("video").files.length && (state.styleId || state.styleFile));
+}
+
+function addStyle(form) {
+  if (state.styleFile) form.append("style", state.styleFile);
+  else form.append("style_id", state.styleId);
+}
+
+function say(id, text, isError = false) {
+  $(id).textContent = text;
+  $(id).classList.toggle("error", isError);
+}
+
+$("go").addEventListener("click", async () => {
+  const form = new FormData();
+  form.append("content", state.photo);
+  addStyle(form);
+  form.append("strength", $("strength").value);
+  form.append("preserve_color", $("preserve").checked ? "true" : "false");
+  form.append("size", $("size").value);
+  const mode = brushMode();
+  state.lastRequest = { mask: painted && mode === "mask", protect: painted && mode === "protect" };
+  if (painted && mode !== "off") form.append(mode, await maskBlob(), "mask.png");
+  $("go").disabled = true;
+  say("status", "Stylizing…");
+  const started = performance.now();
+  try {
+    const reply = await fetch("/v1/stylize", { method: "POST", body: form });
+    if (!reply.ok) throw new Error((await reply.json()).error || reply.statusText);
+    const blob = await reply.blob();
+    if (state.result) URL.revokeObjectURL(state.result);
+    state.result = URL.createObjectURL(blob);
+    $("after").src = state.result;
+    $("download").href = state.result;
+    $("download").hidden = false;
+    $("compare").hidden = false;
+    $("canvas-box").hidden = true;
+    say("status", `Done in ${((performance.now() - started) / 1000).toFixed(1)} s.`);
+  } catch (err) {
+    say("status", String(err.message || err), true);
+  } finally {
+    ready();
+  }
+});
+
+$("split").addEventListener("input", () => {
+  $("after-clip").style.clipPath = `inset(0 0 0 ${$("split").value}%)`;
+});
+
+// -- video --------------------------------------------------------------------
+$("video").addEventListener("change", ready);
+$("go-video").addEventListener("click", async () => {
+  const form = new FormData();
+  form.append("video", $("video").files[0]);
+  addStyle(form);
+  form.append("strength", $("strength").value);
+  $("go-video").disabled = true;
+  $("video-progress").hidden = false;
+  say("video-status", "Uploading…");
+  try {
+    let job = await (await fetch("/v1/videos", { method: "POST", body: form })).json();
+    if (job.error) throw new Error(job.error);
+    while (job.status === "queued" || job.status === "running") {
+      await new Promise((r) => setTimeout(r, 500));
+      job = await (await fetch(`/v1/jobs/${job.id}`)).json();
+      $("video-progress").value = job.progress;
+      say("video-status", `${job.status}: ${job.frames_done} of ${job.frames_total || "?"} frames`);
+    }
+    if (job.status !== "done") throw new Error(job.error || job.status);
+    $("video-result").src = job.result;
+    $("video-result").hidden = false;
+    say("video-status", "Done.");
+  } catch (err) {
+    say("video-status", String(err.message || err), true);
+  } finally {
+    ready();
+  }
+});
+
+loadGallery();

@@ -1,0 +1,116 @@
+"""The browser app in a real headless Chromium against a real ``semstyle serve`` on loopback."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+
+from .helpers import REPO
+from .test_server import start
+
+pytestmark = pytest.mark.slow
+
+CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
+SCREENSHOTS = REPO / "benchmarks" / "results" / "screenshots"
+
+
+@pytest.fixture(scope="module")
+def server(model):
+    proc, url = start(model, "--workers", "1")
+    yield url
+    proc.terminate()
+    proc.wait(30)
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory):
+    if not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()):
+        pytest.fail("the browser tests need Debian's chromium and chromium-driver: apt-get install chromium "
+                    "chromium-driver (.ci/run installs them)")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--no-first-run", f"--user-data-dir={tmp_path_factory.mktemp('chromium')}"):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    driver.set_window_size(1280, 900)
+    yield driver
+    driver.quit()
+
+
+def wait_for(condition, timeout=60, message="condition"):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {message}")
+
+
+def test_stylize_a_photo_with_a_gallery_painting_and_the_brush(browser, server, photo):
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+
+    browser.get(server + "/")
+    wait_for(lambda: len(browser.find_elements(By.CSS_SELECTOR, "#gallery button")) >= 26, message="the gallery")
+    wait_for(lambda: browser.execute_script(
+        "return [...document.querySelectorAll('#gallery img')].slice(0, 4).every(i => i.complete && i.naturalWidth)"),
+        message="thumbnails")
+    browser.find_element(By.ID, "photo").send_keys(str(photo))
+    browser.find_element(By.CSS_SELECTOR, "#gallery button[data-id=the_scream]").click()
+    browser.execute_script("const s = document.getElementById('strength'); s.value = 0.8;"
+                           "s.dispatchEvent(new Event('input'));")
+    assert browser.find_element(By.ID, "strength-value").text == "0.80"
+    wait_for(lambda: browser.execute_script("return document.getElementById('brush-canvas').width") > 0,
+             message="the brush canvas")
+    browser.find_element(By.CSS_SELECTOR, "input[name=brush][value=protect]").click()
+    canvas = browser.find_element(By.ID, "brush-canvas")
+    ActionChains(browser).move_to_element_with_offset(canvas, -20, 0).click_and_hold().move_by_offset(40, 10) \
+        .release().perform()
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    browser.find_element(By.ID, "go").click()
+    wait_for(lambda: browser.execute_script(
+        "const a = document.getElementById('after'); return a.complete && a.naturalWidth > 0"), message="the result")
+    assert browser.execute_script("return window.semstyle.lastRequest") == {"mask": False, "protect": True}
+    assert browser.find_element(By.ID, "status").text.startswith("Done in")
+    download = browser.find_element(By.ID, "download")
+    assert download.is_displayed() and download.get_attribute("href").startswith("blob:")
+    size = browser.execute_script("const a = document.getElementById('after'); return [a.naturalWidth, a.naturalHeight]")
+    assert size == [90, 60]
+    browser.save_screenshot(str(SCREENSHOTS / "desktop.png"))
+
+
+def test_phone_sized_screen_and_keyboard(browser, server):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    browser.set_window_size(390, 844)
+    try:
+        browser.get(server + "/")
+        wait_for(lambda: len(browser.find_elements(By.CSS_SELECTOR, "#gallery button")) >= 26, message="the gallery")
+        width = browser.execute_script("return document.documentElement.scrollWidth")
+        assert width <= 390  # one column, no sideways scrolling
+        body = browser.find_element(By.TAG_NAME, "body")
+        reached = set()
+        for _ in range(12):
+            body.send_keys(Keys.TAB)
+            reached.add(browser.execute_script("return document.activeElement.id || document.activeElement.tagName"))
+        assert {"tab-photo", "tab-video", "drop"} <= reached
+        browser.find_element(By.ID, "tab-video").send_keys(Keys.ENTER)
+        assert browser.find_element(By.ID, "panel-video").is_displayed()
+        browser.save_screenshot(str(SCREENSHOTS / "phone.png"))
+    finally:
+        browser.set_window_size(1280, 900)
+
+
+def test_chromium_is_the_systems():
+    """The tests drive Debian's Chromium, never a downloaded browser."""
+    assert shutil.which("chromium") == CHROMIUM
