@@ -222,3 +222,52 @@ def test_bad_video_uploads(server):
     assert httpx.post(server + "/v1/videos", files={"video": ("x.mp4", b"x")}, data={"style_id": "starry_night",
                       "format": "avi"}).status_code == 422
     assert httpx.get(server + "/v1/jobs/nope").status_code == 404
+
+
+def test_label_maps_auto_regions_and_refine(server):
+    sem = data_dir("semantic")
+    files = {"content": ("c.jpg", (sem / "gogh_portrait_content.jpg").read_bytes()),
+             "style": ("s.jpg", (sem / "gogh_portrait_style.jpg").read_bytes()),
+             "content_labels": ("cl.png", (sem / "gogh_portrait_content_mask.png").read_bytes()),
+             "style_labels": ("sl.png", (sem / "gogh_portrait_style_mask.png").read_bytes())}
+    reply = httpx.post(server + "/v1/stylize", files=files, data={"size": "96", "style_size": "96", "refine": "2"},
+                       timeout=120)
+    assert reply.status_code == 200, reply.text
+    assert Image.open(io.BytesIO(reply.content)).size == (66, 96)
+    reply = httpx.post(server + "/v1/stylize", files={k: files[k] for k in ("content", "style")},
+                       data={"size": "96", "style_size": "96", "auto_regions": "3"}, timeout=120)
+    assert reply.status_code == 200, reply.text
+    bad = httpx.post(server + "/v1/stylize", files={k: files[k] for k in ("content", "style", "content_labels")},
+                     timeout=60)
+    assert bad.status_code == 422 and "go together" in bad.json()["error"]
+    bad = httpx.post(server + "/v1/stylize", files={k: files[k] for k in ("content", "style")},
+                     data={"refine": "3"}, timeout=60)
+    assert bad.status_code == 422 and "refine works on label-matched transfer" in bad.json()["error"]
+
+
+def test_malformed_multipart_and_a_slow_client(server):
+    reply = httpx.post(server + "/v1/stylize", content=b"--xyz\r\nnonsense without an end",
+                       headers={"Content-Type": "multipart/form-data; boundary=xyz"}, timeout=30)
+    assert reply.status_code in (400, 422) and "error" in reply.json()
+    # a client that sends its headers and then nothing: the server goes on answering others
+    with socket.create_connection(("127.0.0.1", int(server.rsplit(":", 1)[1]))) as slow:
+        slow.sendall(b"POST /v1/stylize HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=b\r\n"
+                     b"Content-Length: 100000\r\n\r\n--b\r\n")
+        assert httpx.get(server + "/healthz", timeout=10).status_code == 200
+
+
+def test_under_load_every_reply_is_a_200_or_a_503(model):
+    """16 clients x 4 requests against 1 worker and a queue of 2 (benchmarks/load.py, scaled down):
+    no reply lost, nothing but 200 and 503, and the server process stays bounded in memory."""
+    from benchmarks.load import peak_memory_mib, run_load
+
+    proc, url = start(model, "--workers", "1", "--queue", "2")
+    try:
+        results = run_load(url, png_bytes((96, 64)), clients=16, requests=4, size=96)
+        memory = peak_memory_mib(proc.pid)
+    finally:
+        proc.terminate()
+        proc.wait(30)
+    codes = [code for code, _ in results]
+    assert len(codes) == 64 and set(codes) <= {200, 503} and 200 in codes, codes
+    assert memory < 1500, memory

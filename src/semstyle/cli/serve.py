@@ -13,7 +13,7 @@ TOKEN_VARIABLE = "SEMSTYLE_TOKEN"
 
 
 def add_parsers(commands) -> None:
-    from ..server.app import ServerSettings
+    from ..server.settings import ServerSettings
 
     d = ServerSettings()
     p = commands.add_parser("serve", help="serve the HTTP API (and, later, the browser app)")
@@ -46,7 +46,8 @@ def _is_loopback(host: str) -> bool:
 def run(args) -> int:
     import uvicorn
 
-    from ..server.app import ServerSettings, create_app
+    from ..server.app import create_app
+    from ..server.settings import ServerSettings
 
     token = args.token or os.environ.get(TOKEN_VARIABLE) or None
     if not _is_loopback(args.host) and not token and not args.no_auth:

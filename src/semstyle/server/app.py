@@ -2,6 +2,7 @@
 
 * ``POST /v1/stylize`` (multipart): ``content`` file; ``style`` file or ``style_id`` (the gallery);
   ``strength``, ``size``, ``style_size``, ``preserve_color``, ``mask`` and ``protect`` files,
+  ``content_labels`` and ``style_labels`` files or ``auto_regions``, ``refine``,
   ``format`` (png, jpeg, webp) -> the image, with provenance metadata.
 * ``GET /v1/styles``, ``GET /v1/styles/{id}/thumbnail``: the gallery.
 * ``POST /v1/videos`` -> a job (202); ``GET /v1/jobs/{id}`` (progress), ``GET /v1/jobs/{id}/result``,
@@ -25,25 +26,26 @@ import threading
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 
 from fastapi import FastAPI, File, Form, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, PlainTextResponse, Response
 from PIL import Image
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .. import __version__
 from ..errors import ImageError, OptionError, SemstyleError
 from ..gallery import SAFE_ID, load_gallery
 from ..io.provenance import Provenance
-from ..io.read import load_image
+from ..io.read import load_image, read_raw_image
 from ..io.write import encode_image
 from ..pipeline.options import StylizeOptions
 from ..stylizer import Stylizer
 from ..video.options import VideoOptions
 from .jobs import Cancelled, Job, JobStore
 from .limits import UploadLimit
+from .settings import ServerSettings
 
 FORMATS = {"png": ("PNG", "image/png"), "jpeg": ("JPEG", "image/jpeg"), "jpg": ("JPEG", "image/jpeg"),
            "webp": ("WEBP", "image/webp")}
@@ -53,21 +55,6 @@ STATIC = Path(__file__).with_name("static")
 STATIC_FILES = {"index.html": "text/html; charset=utf-8", "app.js": "text/javascript; charset=utf-8",
                 "app.css": "text/css; charset=utf-8"}
 """The browser app's files; nothing else is served from disk (no path traversal by construction)."""
-
-
-@dataclass(frozen=True)
-class ServerSettings:
-    model: str | None = None
-    styles_dir: str | None = None
-    workers: int = 1
-    queue: int = 4
-    max_upload_mb: float = 50.0
-    token: str | None = None
-    device: str = "auto"
-    jobs_dir: str | None = None     # default: a temporary folder removed at exit
-    video_queue: int = 2
-    keep_results_s: float = 3600.0
-    max_results_mb: float = 2048.0
 
 
 class Busy(Exception):
@@ -124,6 +111,11 @@ def error(status: int, message: str, headers: dict | None = None) -> JSONRespons
     return JSONResponse({"error": message}, status_code=status, headers=headers)
 
 
+async def _upload_image(upload: UploadFile | None) -> Image.Image | None:
+    """A mask or label map as stored (values matter), through the same guarded decoder as photos."""
+    return None if upload is None else read_raw_image(await upload.read(), what=upload.filename or "upload")
+
+
 def create_app(settings: ServerSettings, stylizer: Stylizer | None = None) -> FastAPI:
     """The application; ``stylizer`` defaults to one loaded from ``settings.model``."""
     stylizer = stylizer or Stylizer(settings.model, device=settings.device)
@@ -165,9 +157,11 @@ def create_app(settings: ServerSettings, stylizer: Stylizer | None = None) -> Fa
         where = ".".join(str(p) for p in first.get("loc", ())[1:]) or "request"
         return error(422, f"{where}: {first.get('msg', 'invalid')}")
 
-    @app.exception_handler(404)
-    async def not_found(request: Request, exc):
-        return error(404, f"no such path: {request.url.path}")
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException):
+        if exc.status_code == 404:
+            return error(404, f"no such path: {request.url.path}")
+        return error(exc.status_code, str(exc.detail), getattr(exc, "headers", None))
 
     @app.get("/healthz")
     async def healthz():
@@ -212,7 +206,8 @@ def create_app(settings: ServerSettings, stylizer: Stylizer | None = None) -> Fa
                       style_id: str | None = Form(None), strength: float = Form(1.0), size: int | None = Form(None),
                       style_size: int = Form(512), preserve_color: bool = Form(False),
                       mask: UploadFile | None = File(None), protect: UploadFile | None = File(None),
-                      format: str = Form("png")):
+                      content_labels: UploadFile | None = File(None), style_labels: UploadFile | None = File(None),
+                      auto_regions: int | None = Form(None), refine: int = Form(0), format: str = Form("png")):
         if format.lower() not in FORMATS:
             return error(422, f"format must be one of png, jpeg, webp, got {format!r}")
         if (style is None) == (style_id is None):
@@ -222,10 +217,14 @@ def create_app(settings: ServerSettings, stylizer: Stylizer | None = None) -> Fa
         try:
             content_img = load_image(await content.read(), min_size=32)
             style_img = gallery[style_id].path if style_id else load_image(await style.read(), min_size=32)
+            if (content_labels is None) != (style_labels is None):
+                return error(422, "content_labels and style_labels go together; give both")
+            labels = (await _upload_image(content_labels), await _upload_image(style_labels)) if content_labels \
+                else None
             options = StylizeOptions(strength=strength, size=size, style_size=style_size,
-                                     preserve_colors=preserve_color,
-                                     mask=Image.open(io.BytesIO(await mask.read())) if mask else None,
-                                     protect=(Image.open(io.BytesIO(await protect.read())),) if protect else (),
+                                     preserve_colors=preserve_color, mask=await _upload_image(mask),
+                                     protect=(await _upload_image(protect),) if protect else (), labels=labels,
+                                     auto_regions=auto_regions, refine=refine,
                                      device=stylizer.options.device, precision=stylizer.options.precision).validate()
             result = await pool.run(stylizer.stylize, content_img, style_img, options)
         except Busy:
@@ -237,8 +236,6 @@ def create_app(settings: ServerSettings, stylizer: Stylizer | None = None) -> Fa
             return error(415 if "not an image" in str(exc) else 400, str(exc))
         except SemstyleError as exc:
             return error(400, str(exc))
-        except OSError as exc:  # a mask Pillow cannot read
-            return error(415, f"cannot read an uploaded image: {exc}")
         names = [style_id] if style_id else [style.filename or "uploaded style"]
         provenance = Provenance(styles=names, model=str(stylizer.model_path.name))
         pil_format, media = FORMATS[format.lower()]
