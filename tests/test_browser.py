@@ -83,9 +83,23 @@ def test_stylize_a_photo_with_a_gallery_painting_and_the_brush(browser, server, 
     assert browser.find_element(By.ID, "status").text.startswith("Done in")
     download = browser.find_element(By.ID, "download")
     assert download.is_displayed() and download.get_attribute("href").startswith("blob:")
-    size = browser.execute_script("const a = document.getElementById('after'); return [a.naturalWidth, a.naturalHeight]")
+    size = browser.execute_script("const a = document.getElementById('after');"
+                                  "return [a.naturalWidth, a.naturalHeight]")
     assert size == [90, 60]
     browser.save_screenshot(str(SCREENSHOTS / "desktop.png"))
+    # the screenshot shows the change: left of the split the photo, right of it the stylized image
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    shot = np.asarray(Image.open(io.BytesIO(browser.find_element(By.ID, "compare").screenshot_as_png)).convert("RGB"))
+    height, width = shot.shape[:2]
+    before = shot[: height - 30, : width // 2 - 4].astype(int)   # the bottom strip is the split slider
+    after = shot[: height - 30, width // 2 + 4:].astype(int)
+    photo_pixels = np.asarray(Image.open(photo).convert("RGB").resize((width, height - 30))).astype(int)
+    assert np.abs(before - photo_pixels[:, : width // 2 - 4]).mean() < 25   # the photo, as uploaded
+    assert np.abs(after - photo_pixels[:, width // 2 + 4:]).mean() > 25     # visibly changed
 
 
 def test_phone_sized_screen_and_keyboard(browser, server):
