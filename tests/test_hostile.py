@@ -322,3 +322,9 @@ def test_config_error_type_is_kept_for_callers():
     """OptionError is a ConfigError, so code that caught ConfigError keeps working."""
     with pytest.raises(ConfigError):
         StylizeOptions(strength=-1).validate()
+
+
+def test_an_options_object_takes_the_stylizers_device_and_precision(model):
+    stylizer = Stylizer(model, device="cpu", precision="fp32")
+    image = stylizer.stylize(noise(40, 40), noise(40, 40), StylizeOptions(strength=0.5))
+    assert image.size == (40, 40)
