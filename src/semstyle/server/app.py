@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hmac
 import io
 import shutil
 import tempfile
@@ -139,8 +140,8 @@ def create_app(settings: ServerSettings, stylizer: Stylizer | None = None) -> Fa
     @app.middleware("http")
     async def measure_and_guard(request: Request, call_next):
         start = time.perf_counter()
-        if settings.token and request.url.path.startswith("/v1/") and \
-                request.headers.get("authorization") != f"Bearer {settings.token}":
+        if settings.token and request.url.path.startswith("/v1/") and not hmac.compare_digest(
+                request.headers.get("authorization", "").encode(), f"Bearer {settings.token}".encode()):
             response = error(401, "missing or wrong API token (send 'Authorization: Bearer TOKEN')")
         else:
             try:
