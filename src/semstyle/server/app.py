@@ -164,6 +164,14 @@ def create_app(settings: ServerSettings, stylizer: Stylizer | None = None) -> Fa
             return error(404, f"no such path: {request.url.path}")
         return error(exc.status_code, str(exc.detail), getattr(exc, "headers", None))
 
+    def style_problem(style: UploadFile | None, style_id: str | None) -> JSONResponse | None:
+        """The error reply when the request names no style, two, or one the gallery lacks."""
+        if (style is None) == (style_id is None):
+            return error(422, "give one of style (a file) or style_id (from /v1/styles)")
+        if style_id is not None and (not SAFE_ID.match(style_id) or style_id not in gallery):
+            return error(404, f"no style {style_id!r} in the gallery")
+        return None
+
     @app.get("/healthz")
     async def healthz():
         return {"status": "ok", "version": __version__, "queue": pool.queued, "model": str(stylizer.model_path.name)}
@@ -211,10 +219,9 @@ def create_app(settings: ServerSettings, stylizer: Stylizer | None = None) -> Fa
                       auto_regions: int | None = Form(None), refine: int = Form(0), format: str = Form("png")):
         if format.lower() not in FORMATS:
             return error(422, f"format must be one of png, jpeg, webp, got {format!r}")
-        if (style is None) == (style_id is None):
-            return error(422, "give one of style (a file) or style_id (from /v1/styles)")
-        if style_id is not None and (not SAFE_ID.match(style_id) or style_id not in gallery):
-            return error(404, f"no style {style_id!r} in the gallery")
+        refused = style_problem(style, style_id)
+        if refused:
+            return refused
         try:
             content_img = load_image(await content.read(), min_size=32)
             style_img = gallery[style_id].path if style_id else load_image(await style.read(), min_size=32)
@@ -250,10 +257,9 @@ def create_app(settings: ServerSettings, stylizer: Stylizer | None = None) -> Fa
                            format: str = Form("mp4")):
         if format.lower() not in ("mp4", "webm"):
             return error(422, f"format must be mp4 or webm, got {format!r}")
-        if (style is None) == (style_id is None):
-            return error(422, "give one of style (a file) or style_id (from /v1/styles)")
-        if style_id is not None and (not SAFE_ID.match(style_id) or style_id not in gallery):
-            return error(404, f"no style {style_id!r} in the gallery")
+        refused = style_problem(style, style_id)
+        if refused:
+            return refused
         try:
             options = StylizeOptions(strength=strength, size=size, preserve_colors=preserve_color,
                                      device=stylizer.options.device, precision=stylizer.options.precision).validate()
