@@ -265,6 +265,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", help="semstyle model (run dir, model dir or .safetensors); default: the shipped one")
     p.add_argument("--ablation-model", help="semstyle model trained the same way without the adversarial loss")
+    p.add_argument("--ablation-label", default="semstyle w/o adversarial",
+                   help="what the ablation model is, for the table (e.g. 'semstyle + temporal fine-tune')")
     p.add_argument("--size", type=int, default=512, help="longer side of every image in px (default 512)")
     p.add_argument("--pairs", type=int, default=12,
                    help="number of (photo, painting) pairs, 1..36 seen or 1..18 unseen (default 12)")
@@ -312,7 +314,7 @@ def main(argv: list[str] | None = None) -> int:
     scorer = Scorer(device)
     methods = [
         semstyle_method("semstyle", "semstyle", args.model, args),
-        semstyle_method("ablation", "semstyle w/o adversarial", args.ablation_model, args)
+        semstyle_method("ablation", args.ablation_label, args.ablation_model, args)
         if args.ablation_model else Method("ablation", "semstyle w/o adversarial",
                                            note="skipped: no --ablation-model given"),
         peer_method(args),
