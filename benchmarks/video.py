@@ -14,6 +14,9 @@ Methods, each on the same frames and the same style image:
   styles, so the same blend is applied here to its arbitrary-style output;
 * ``input``: the clip itself, the floor of the warping error.
 
+The third layer, the temporal term in training, is a property of the model: run again with
+``--model models/temporal_ft`` (the default model fine-tuned with it) to compare.
+
 Metrics:
 
 * **warping error** (Lai et al. 2018): mean squared difference (RGB in 0..1, x1000) between
@@ -246,7 +249,6 @@ def main(argv: list[str] | None = None) -> int:
         rows = [[r["method"], common.fmt(r["warping_error"]), common.fmt(r["warping_error"] / base["warping_error"]),
                  common.fmt(r["flicker"]), common.fmt(r["style"]), common.fmt(r["style"] / base["style"]),
                  common.fmt(r["s_per_frame"])] for r in results]
-        rows.append(["+ (a)(b)(c) temporal training term", "not trained yet", "", "", "", "", ""])
         common.print_table(clip, ["method", "warping error x1e3", "vs frame by frame", "flicker",
                                   "style dist", "vs frame by frame", "s/frame"], rows)
         picks = [0, len(frames) // 3, 2 * len(frames) // 3, len(frames) - 1]
