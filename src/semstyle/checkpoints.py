@@ -12,9 +12,6 @@ embedded in the file's metadata). Every file is written atomically
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +19,7 @@ import torch
 
 from .config import ModelConfig, from_dict, to_dict
 from .errors import ConfigError, WeightsError
-from .files import atomic_write_text, describe_os_error, umask
+from .files import atomic_write_text, describe_os_error, staged_folder
 from .nn.generator import Generator
 from .tensorfile import non_finite_tensors, read_tensors, write_tensors
 
@@ -120,14 +117,9 @@ def export_model(generator: Generator, out_dir: Path, half: bool = False, info: 
             write_tensors(prefixed("generator", state), out_dir / MODEL_FILE, metadata)
             atomic_write_text(out_dir / CONFIG_FILE, config_text)
             return out_dir / MODEL_FILE
-        stage = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}.", suffix=".tmp"))
-        try:
+        with staged_folder(out_dir) as stage:
             write_tensors(prefixed("generator", state), stage / MODEL_FILE, metadata)
             atomic_write_text(stage / CONFIG_FILE, config_text)
-            os.chmod(stage, 0o777 & ~umask())
-            os.rename(stage, out_dir)
-        finally:
-            shutil.rmtree(stage, ignore_errors=True)
     except OSError as exc:
         raise WeightsError(f"cannot write model folder {out_dir}: {describe_os_error(exc)}") from None
     return out_dir / MODEL_FILE

@@ -19,9 +19,12 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import hashlib
 import os
 import secrets
+import shutil
 import stat
+import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO
@@ -132,6 +135,34 @@ def describe_os_error(exc: OSError) -> str:
         return "read-only file system"
     text = exc.strerror or str(exc) or type(exc).__name__
     return text[0].lower() + text[1:] if text else type(exc).__name__
+
+
+@contextlib.contextmanager
+def staged_folder(target: str | os.PathLike) -> Iterator[Path]:
+    """A folder written whole or not at all: the ``with`` block fills a hidden staging folder
+    beside ``target``, which is then renamed into place (replacing an existing ``target``).
+    On any failure, Ctrl-C included, the staging folder is removed and ``target`` is untouched."""
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    stage = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.", suffix=TEMP_SUFFIX))
+    try:
+        yield stage
+        os.chmod(stage, 0o777 & ~umask())  # mkdtemp makes 0700
+        if target.exists():
+            shutil.rmtree(target)
+        os.rename(stage, target)
+        fsync_dir(target.parent)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+
+
+def sha256_file(path: str | os.PathLike) -> str:
+    """Hex SHA-256 of a file's bytes, read in 1 MiB chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 @contextlib.contextmanager

@@ -26,7 +26,7 @@ from pathlib import Path
 import torch
 
 from .errors import WeightsError
-from .files import atomic_write_bytes, describe_os_error
+from .files import atomic_write_bytes, describe_os_error, sha256_file
 from .nn.hed import HEDEdgeDetector
 from .nn.vgg import VGG16_BLOCKS, VGGEncoder, blocks_for_conv_count, torchvision_conv_indices
 from .tensorfile import read_tensors
@@ -77,14 +77,6 @@ def check_home(create: bool = False) -> Path:
 
 def default_weights_path() -> Path:
     return semstyle_home() / CONVERTED_NAME
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 # --------------------------------------------------------------------------

@@ -16,9 +16,6 @@ Padding, cropping, resizing and colour preservation stay outside the graphs, in 
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
 import warnings
 from pathlib import Path
 
@@ -27,7 +24,7 @@ import torch
 from torch import nn
 
 from ..errors import WeightsError
-from ..files import describe_os_error, umask
+from ..files import describe_os_error, staged_folder
 from ..nn.generator import Generator
 from ..nn.vgg import VGGEncoder
 from ..pipeline.engine import StyleEngine
@@ -73,28 +70,21 @@ def export_onnx(model: str | Path | None, out_dir: str | Path, encoder_weights: 
     if out_dir.exists() and (not out_dir.is_dir() or any(p.name != MANIFEST and p.suffix != ".onnx"
                                                          for p in out_dir.iterdir())):
         raise WeightsError(f"cannot export to {out_dir}: it exists and is not an ONNX model folder")
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    stage = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}.", suffix=".tmp"))
     try:
-        stylize, encode = StylizeGraph(encoder, generator), StyleEncoderGraph(encoder, generator)
-        image, style = torch.rand(1, 3, 64, 96), torch.rand(1, generator.config.style_dim)
-        _export(stylize, (image, style), stage / STYLIZE_FILE, ["image", "style"], ["output"],
-                {"image": {2: "height", 3: "width"}, "output": {2: "height", 3: "width"}})
-        _export(encode, (image,), stage / STYLE_ENCODER_FILE, ["image"], ["style"],
-                {"image": {2: "height", 3: "width"}})
-        manifest = {"format": "semstyle-onnx", "opset": OPSET, "style_dim": generator.config.style_dim,
-                    "border_margin": BORDER_MARGIN, "model": str(engine.model_path.name),
-                    "model_info": dict(engine.model_info)}
-        (stage / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
-        verify(stage, stylize, encode)
-        os.chmod(stage, 0o777 & ~umask())  # mkdtemp makes 0700
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        stage.rename(out_dir)
+        with staged_folder(out_dir) as stage:
+            stylize, encode = StylizeGraph(encoder, generator), StyleEncoderGraph(encoder, generator)
+            image, style = torch.rand(1, 3, 64, 96), torch.rand(1, generator.config.style_dim)
+            _export(stylize, (image, style), stage / STYLIZE_FILE, ["image", "style"], ["output"],
+                    {"image": {2: "height", 3: "width"}, "output": {2: "height", 3: "width"}})
+            _export(encode, (image,), stage / STYLE_ENCODER_FILE, ["image"], ["style"],
+                    {"image": {2: "height", 3: "width"}})
+            manifest = {"format": "semstyle-onnx", "opset": OPSET, "style_dim": generator.config.style_dim,
+                        "border_margin": BORDER_MARGIN, "model": str(engine.model_path.name),
+                        "model_info": dict(engine.model_info)}
+            (stage / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+            verify(stage, stylize, encode)
     except OSError as exc:
         raise WeightsError(f"cannot write ONNX model folder {out_dir}: {describe_os_error(exc)}") from None
-    finally:
-        shutil.rmtree(stage, ignore_errors=True)
     return out_dir
 
 

@@ -29,6 +29,7 @@ from PIL import Image
 from ..checkpoints import load_generator
 from ..devices import autocast, pick_device, resolve_precision
 from ..errors import WeightsError
+from ..files import sha256_file
 from ..io.read import DEFAULT_MAX_PIXELS
 from ..nn.generator import Generator, NormStats
 from ..nn.vgg import VGGEncoder
@@ -52,18 +53,14 @@ class StyleCache:
 
     @staticmethod
     def key(image, style_size: int) -> str | None:
-        digest = hashlib.sha256()
         if isinstance(image, Image.Image):
-            digest.update(f"{image.mode}{image.size}".encode())
-            digest.update(image.tobytes())
+            content = hashlib.sha256(f"{image.mode}{image.size}".encode() + image.tobytes()).hexdigest()
         else:
             try:
-                with open(image, "rb") as handle:
-                    for chunk in iter(lambda: handle.read(1 << 20), b""):
-                        digest.update(chunk)
+                content = sha256_file(image)
             except OSError:
                 return None  # reading it properly reports the problem
-        return f"{digest.hexdigest()}:{style_size}"
+        return f"{content}:{style_size}"
 
     def get(self, key: str | None) -> torch.Tensor | None:
         with self.lock:
