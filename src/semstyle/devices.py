@@ -24,6 +24,13 @@ def check_device_name(name: str) -> str:
     return name
 
 
+def check_precision_name(name: str) -> str:
+    """``auto``, ``fp32`` or ``bf16``."""
+    if name not in PRECISIONS:
+        raise OptionError("precision", f"must be one of {', '.join(PRECISIONS)}, got {name!r}")
+    return name
+
+
 def pick_device(name: str = "auto") -> torch.device:
     """The torch device for ``name``; ``auto`` is the first CUDA GPU if there is one."""
     import torch
@@ -44,8 +51,7 @@ def resolve_precision(name: str, device: torch.device) -> torch.dtype:
     ``bf16`` forces it (slow on CPUs without native support), ``fp32`` is exact."""
     import torch
 
-    if name not in PRECISIONS:
-        raise OptionError("precision", f"must be one of {', '.join(PRECISIONS)}, got {name!r}")
+    check_precision_name(name)
     if name == "fp32":
         return torch.float32
     if name == "bf16":

@@ -175,16 +175,9 @@ class StyleEngine:
         tiles), or a function from this image's own to the ones to use (a moving average over
         video frames), computed in the same pass.
         """
-        padded, (rows, cols) = pad_for_network(content.to(self.device), border_margin)
-        padded = padded.contiguous(memory_format=torch.channels_last)
-        if masks is not None:
-            masks = pad_for_network(masks.to(self.device), border_margin)[0]
         # the photo's own style vector (deeper VGG layers) is only needed below full strength
         taps = self.generator.taps if strength < 1.0 else (self.config.content_layer,)
-        with self.autocast():
-            # over the margin too: on these VGG weights some channels fire only near a border,
-            # and dropping it moves the photo's own vector far from what the model was trained on
-            feats = self.encoder(padded, taps)
+        feats, masks, (rows, cols) = self._features(content, masks, taps, border_margin)
         if callable(stats):
             stats = stats(self.generator.content_stats(feats, masks, region_norm))
         output = self.generator(feats, style.to(self.device), masks=masks, strength=strength, stats=stats,
@@ -196,9 +189,19 @@ class StyleEngine:
                       border_margin: int = BORDER_MARGIN) -> NormStats:
         """The normalisation statistics :meth:`stylize` would compute for ``content``, to
         share them (``stats=``) across tiles of one image or frames of one video."""
-        padded = pad_for_network(content.to(self.device), border_margin)[0]
+        feats, masks, _ = self._features(content, masks, (self.config.content_layer,), border_margin)
+        return self.generator.content_stats(feats, masks, region_norm)
+
+    def _features(self, content: torch.Tensor, masks: torch.Tensor | None, taps: tuple[str, ...],
+                  border_margin: int) -> tuple[dict[str, torch.Tensor], torch.Tensor | None, tuple[slice, slice]]:
+        """VGG features of the padded content, its masks padded alike, and the crop back.
+        Statistics are taken over the margin too: on these VGG weights some channels fire only
+        near a border, and dropping it moves the photo's own vector far from what the model was
+        trained on."""
+        padded, crop = pad_for_network(content.to(self.device), border_margin)
+        padded = padded.contiguous(memory_format=torch.channels_last)
         if masks is not None:
             masks = pad_for_network(masks.to(self.device), border_margin)[0]
         with self.autocast():
-            feats = self.encoder(padded, (self.config.content_layer,))
-        return self.generator.content_stats(feats, masks, region_norm)
+            feats = self.encoder(padded, taps)
+        return feats, masks, crop

@@ -21,7 +21,7 @@ from typing import Any, Union
 import numpy as np
 from PIL import Image
 
-from ..devices import PRECISIONS, check_device_name
+from ..devices import check_device_name, check_precision_name
 from ..errors import OptionError
 from ..geometry import MIN_SIDE
 from ..io.read import DEFAULT_MAX_PIXELS
@@ -128,8 +128,7 @@ class StylizeOptions:
         check_flag("preserve_colors", self.preserve_colors)
         check_flag("region_norm", self.region_norm)
         check_device_name(self.device)
-        if self.precision not in PRECISIONS:
-            raise OptionError("precision", f"must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
+        check_precision_name(self.precision)
         check_count("border_margin", self.border_margin, 0, MAX_BORDER_MARGIN)
         check_count("max_pixels", self.max_pixels, 1, DEFAULT_MAX_PIXELS)
         check_pixels("feather", self.feather)
