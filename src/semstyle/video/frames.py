@@ -137,7 +137,7 @@ def stylize_video(engine: StyleEngine, source: str | Path, output: str | Path, s
     keeping its timestamps, rotation and (unless ``video.audio`` is off) its audio. The file
     appears only when complete; an error or Ctrl-C leaves none."""
     check_output_path(output)
-    stylizer = FrameStylizer(engine, schedule, options.validate(), video.validate())
+    stylizer = FrameStylizer(engine, schedule, options.validate(), video)
     start = time.perf_counter()
     with VideoReader(source) as reader:
         writer = None

@@ -55,6 +55,16 @@ class Slot:
             self.closed = True
             self._cond.notify_all()
 
+    def newest(self, stop: threading.Event):
+        """Each newest item in turn, skipping any replaced meanwhile, until the slot closes or ``stop``."""
+        seen = 0
+        while not stop.is_set():
+            item, seen = self.take_newer(seen)
+            if item is not None:
+                yield item
+            elif self.closed:
+                return
+
 
 @dataclass
 class LiveStats:
@@ -117,14 +127,8 @@ def jpeg(rgb: np.ndarray) -> bytes:
 def stylize_loop(stylizer: FrameStylizer, frames: Slot, jpegs: Slot, stop: threading.Event, stats: LiveStats,
                  show: Callable[[np.ndarray], None] | None = None) -> None:
     """Stylize the newest frame, again and again, until the source ends or ``stop``."""
-    seen, start = 0, time.monotonic()
-    while not stop.is_set():
-        item, seen = frames.take_newer(seen)
-        if item is None:
-            if frames.closed:
-                break
-            continue
-        rgb, seconds = item
+    start = time.monotonic()
+    for rgb, seconds in frames.newest(stop):
         result = stylizer(rgb, seconds)
         jpegs.put(jpeg(result))
         if show is not None:
@@ -165,14 +169,8 @@ def mjpeg_server(jpegs: Slot, port: int, stop: threading.Event) -> ThreadingHTTP
             self.send_header("Content-Type", f"multipart/x-mixed-replace; boundary={BOUNDARY}")
             self.send_header("Cache-Control", "no-store")
             self.end_headers()
-            seen = 0
             try:
-                while not stop.is_set():
-                    item, seen = jpegs.take_newer(seen)
-                    if item is None:
-                        if jpegs.closed:
-                            break
-                        continue
+                for item in jpegs.newest(stop):
                     self.wfile.write(f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\n"
                                      f"Content-Length: {len(item)}\r\n\r\n".encode() + item + b"\r\n")
             except (BrokenPipeError, ConnectionResetError):
