@@ -81,3 +81,17 @@ def test_style_vectors_are_cached_by_content(stylizer, tmp_path):
     assert cache.hits == hits + 1 and (first == again).all()
     other_size = stylizer.style_vector(style, style_size=256)
     assert cache.hits == hits + 1 and not (other_size == first).all()
+
+
+def test_own_vector_is_the_one_strength_mixes_with(stylizer, photo):
+    """Tiles below full strength mix with the thumbnail's own vector, computed as the whole
+    image's stylization computes it (over the padded image)."""
+    import torch
+
+    from semstyle.io import image_to_tensor
+
+    engine = stylizer.engine
+    content = image_to_tensor(photo.resize((160, 120)))
+    vector = stylizer.style_vector(data_dir("styles") / "starry_night.jpg")
+    mixed = engine.stylize(content, 0.5 * vector + 0.5 * engine.own_vector(content), strength=1.0)
+    assert torch.allclose(engine.stylize(content, vector, strength=0.5), mixed, atol=1e-5)

@@ -185,6 +185,13 @@ class StyleEngine:
         return output[..., rows, cols].float().clamp(0, 1)
 
     @torch.no_grad()
+    def own_vector(self, content: torch.Tensor, border_margin: int = BORDER_MARGIN) -> torch.Tensor:
+        """The photo's own style vector (1, D), as :meth:`stylize` computes it below full strength
+        (over the padded image), to share it across tiles."""
+        feats, _, _ = self._features(content, None, self.config.style_layers, border_margin)
+        return self.generator.style_vector(feats)
+
+    @torch.no_grad()
     def content_stats(self, content: torch.Tensor, masks: torch.Tensor | None = None, region_norm: bool = True,
                       border_margin: int = BORDER_MARGIN) -> NormStats:
         """The normalisation statistics :meth:`stylize` would compute for ``content``, to

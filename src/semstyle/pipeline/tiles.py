@@ -90,7 +90,7 @@ def stylize_tiled(engine: StyleEngine, content: torch.Tensor, style: torch.Tenso
     stats = engine.content_stats(small, border_margin=border_margin)
     vector = style.to(engine.device)
     if strength < 1.0:
-        vector = strength * vector + (1.0 - strength) * engine.style_vector(small)
+        vector = strength * vector + (1.0 - strength) * engine.own_vector(small, border_margin)
     height, width = content.shape[-2:]
     output = torch.zeros(1, 3, height, width)
     weight = torch.zeros(1, 1, height, width)
