@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from .helpers import REPO
+from .helpers import REPO, data_dir
 from .test_server import start
 
 pytestmark = pytest.mark.slow
@@ -100,6 +100,76 @@ def test_stylize_a_photo_with_a_gallery_painting_and_the_brush(browser, server, 
     photo_pixels = np.asarray(Image.open(photo).convert("RGB").resize((width, height - 30))).astype(int)
     assert np.abs(before - photo_pixels[:, : width // 2 - 4]).mean() < 25   # the photo, as uploaded
     assert np.abs(after - photo_pixels[:, width // 2 + 4:]).mean() > 25     # visibly changed
+
+
+def image_difference(browser, first: str, second: str) -> float:
+    """Mean absolute RGB difference (0-255) of two <img> elements of the page, both drawn at 64x64."""
+    return browser.execute_script("""
+        const draw = (img) => {
+          const c = document.createElement('canvas'); c.width = c.height = 64;
+          const g = c.getContext('2d'); g.drawImage(img, 0, 0, 64, 64); return g.getImageData(0, 0, 64, 64).data;
+        };
+        const a = draw(document.getElementById(arguments[0])), b = draw(document.getElementById(arguments[1]));
+        let sum = 0;
+        for (let i = 0; i < a.length; i += 4) for (let j = 0; j < 3; j++) sum += Math.abs(a[i + j] - b[i + j]);
+        return sum / (64 * 64 * 3);""", first, second)
+
+
+def open_page(browser, server):
+    from selenium.webdriver.common.by import By
+
+    browser.get(server + "/")
+    wait_for(lambda: len(browser.find_elements(By.CSS_SELECTOR, "#gallery button")) >= 26, message="the gallery")
+
+
+def stylize_and_wait(browser, timeout=120) -> None:
+    """Click Stylize and wait until a new result is shown."""
+    from selenium.webdriver.common.by import By
+
+    previous = browser.execute_script("return window.semstyle.result")
+    browser.find_element(By.ID, "go").click()
+    wait_for(lambda: browser.execute_script(
+        "const a = document.getElementById('after');"
+        "return window.semstyle.result !== arguments[0] && a.src === window.semstyle.result"
+        " && a.complete && a.naturalWidth > 0", previous), timeout=timeout, message="the result")
+
+
+def test_label_maps_and_automatic_regions(browser, server):
+    """Label maps of a photo and a painting, then automatic regions: each gives a changed image."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    semantic = data_dir("semantic")
+    open_page(browser, server)
+    browser.find_element(By.ID, "photo").send_keys(str(semantic / "dpst_house_content.jpg"))
+    browser.find_element(By.ID, "own-style").send_keys(str(semantic / "dpst_house_style.jpg"))
+    Select(browser.find_element(By.ID, "size")).select_by_value("512")
+    browser.find_element(By.ID, "content-labels").send_keys(str(semantic / "dpst_house_content_mask.png"))
+    browser.find_element(By.ID, "go").click()   # one map alone: the page says so, nothing is sent
+    assert "both label maps" in browser.find_element(By.ID, "status").text
+    assert "error" in browser.find_element(By.ID, "status").get_attribute("class")
+    browser.find_element(By.ID, "style-labels").send_keys(str(semantic / "dpst_house_style_mask.png"))
+    stylize_and_wait(browser)
+    assert browser.execute_script("return window.semstyle.lastRequest")["labels"] is True
+    assert browser.find_element(By.ID, "status").text.startswith("Done in")
+    size = browser.execute_script("const a = document.getElementById('after');"
+                                  "return [a.naturalWidth, a.naturalHeight]")
+    assert size == [512, 342]
+    assert image_difference(browser, "before", "after") > 10   # the result is not the photo
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    browser.save_screenshot(str(SCREENSHOTS / "label_maps.png"))
+    labelled = browser.execute_script("return window.semstyle.result")
+
+    browser.execute_script("for (const id of ['content-labels', 'style-labels'])"
+                           " document.getElementById(id).value = ''")
+    regions = browser.find_element(By.ID, "auto-regions")
+    regions.clear()
+    regions.send_keys("3")
+    stylize_and_wait(browser)
+    request = browser.execute_script("return window.semstyle.lastRequest")
+    assert request["labels"] is False and request["autoRegions"] == 3
+    assert browser.execute_script("return window.semstyle.result") != labelled
+    assert image_difference(browser, "before", "after") > 10
 
 
 def test_phone_sized_screen_and_keyboard(browser, server):

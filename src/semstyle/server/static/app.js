@@ -148,6 +148,24 @@ function say(id, text, isError = false) {
   $(id).classList.toggle("error", isError);
 }
 
+function regionFields(form) {
+  // label maps (both or neither) or automatic regions (0 = off, 2..8) -> form fields; or a problem to show
+  const photoMap = $("content-labels").files[0], paintingMap = $("style-labels").files[0];
+  const autoRegions = Number($("auto-regions").value || 0);
+  if (Boolean(photoMap) !== Boolean(paintingMap)) {
+    return { problem: "Give both label maps (the photo's and the painting's), or neither." };
+  }
+  if (!Number.isInteger(autoRegions) || autoRegions < 0 || autoRegions === 1 || autoRegions > 8) {
+    return { problem: "Automatic regions: 0 (off) or a whole number from 2 to 8." };
+  }
+  if (photoMap) {
+    form.append("content_labels", photoMap);
+    form.append("style_labels", paintingMap);
+  }
+  if (autoRegions) form.append("auto_regions", String(autoRegions));
+  return { labels: Boolean(photoMap), autoRegions };
+}
+
 $("go").addEventListener("click", async () => {
   const form = new FormData();
   form.append("content", state.photo);
@@ -156,7 +174,10 @@ $("go").addEventListener("click", async () => {
   form.append("preserve_color", $("preserve").checked ? "true" : "false");
   form.append("size", $("size").value);
   const mode = brushMode();
-  state.lastRequest = { mask: painted && mode === "mask", protect: painted && mode === "protect" };
+  const regions = regionFields(form);
+  if (regions.problem) { say("status", regions.problem, true); return; }
+  state.lastRequest = { mask: painted && mode === "mask", protect: painted && mode === "protect",
+                        labels: regions.labels, autoRegions: regions.autoRegions };
   if (painted && mode !== "off") form.append(mode, await maskBlob(), "mask.png");
   $("go").disabled = true;
   say("status", "Stylizing…");
