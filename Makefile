@@ -6,16 +6,22 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test test-fast clean
+.PHONY: install demo test test-fast onnx-assets clean
 
 install: $(STAMP)
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet -c constraints.txt torch==2.13.0
-	$(BIN)/pip install --quiet -c constraints.txt -e ".[test]"
+	$(BIN)/pip install --quiet -c constraints.txt -e ".[torch,test]"
 	$(BIN)/semstyle weights fetch
+	$(MAKE) onnx-assets
 	touch $(STAMP)
+
+# The shipped models as ONNX graphs inside the package, for the torch-free install
+# (pip install "semstyle[runtime]"); built from the shipped safetensors, checked against PyTorch.
+onnx-assets:
+	$(BIN)/semstyle export --onnx shipped -o src/semstyle/assets/onnx
 
 demo: install
 	mkdir -p out

@@ -65,9 +65,6 @@ def test_the_runtime_and_the_cli_need_no_torch(onnx_dir, photo, painting, tmp_pa
 
 
 def test_onnx_bad_inputs(onnx_dir, photo, painting, tmp_path, capsys):
-    code, _, err = run_cli(["stylize", photo, "--style", painting, "-o", tmp_path / "o.png", "--backend", "onnx"],
-                           capsys)
-    assert_one_line_error(code, err, "--backend onnx needs --model")
     code, _, err = run_cli(["stylize", photo, "--style", painting, "-o", tmp_path / "o.png", "--backend", "onnx",
                             "--model", tmp_path], capsys)
     assert_one_line_error(code, err, "holds no semstyle-onnx.json")
@@ -85,3 +82,66 @@ def test_export_refuses_a_folder_of_other_files(model, tmp_path):
     with pytest.raises(WeightsError, match="not an ONNX model folder"):
         export_onnx(model, folder)
     assert [p.name for p in folder.iterdir()] == ["holiday.jpg"]
+
+
+HEAVY_MODULES = ("torch", "safetensors", "h5py", "av", "cv2", "fastapi", "uvicorn")
+"""What semstyle[runtime] does not install: the torch-free test blocks all of them."""
+
+
+@pytest.fixture(scope="module")
+def shipped_onnx():
+    """The package's ONNX files, built as ``make install`` builds them (``make onnx-assets``) if missing."""
+    from semstyle.export.onnx import export_shipped
+    from semstyle.pipeline.engine import SHIPPED_MODELS, default_model_path
+    from semstyle.runtime.onnx import MANIFEST, onnx_folder
+
+    names = [n for n in SHIPPED_MODELS if any(default_model_path(n).glob("*.safetensors"))]
+    try:
+        [onnx_folder(name) for name in names]
+    except WeightsError:
+        export_shipped(default_model_path().parent / "onnx")
+    assert all((onnx_folder(name) / MANIFEST).is_file() for name in names)
+    return names
+
+
+@pytest.mark.slow
+def test_a_torch_free_install_stylizes_with_the_shipped_models(shipped_onnx, photo, painting, tmp_path):
+    """As after ``pip install "semstyle[runtime]"``: none of the engine's dependencies importable,
+    the command line picks the ONNX backend by itself and finds the shipped models by name."""
+    outputs = {name: tmp_path / f"{name}.png" for name in shipped_onnx}
+    script = textwrap.dedent(f"""
+        import sys
+        for name in {HEAVY_MODULES!r}:
+            sys.modules[name] = None  # any import of it now raises ImportError
+        from semstyle.cli import main
+        for name, out in {({k: str(v) for k, v in outputs.items()})!r}.items():
+            code = main(["stylize", {str(photo)!r}, "--style", "starry_night", "-o", out, "--model", name])
+            assert code == 0, code
+        import semstyle
+        try:
+            semstyle.Stylizer
+        except ImportError as exc:
+            assert "semstyle[torch]" in str(exc), exc
+        else:
+            raise AssertionError("Stylizer imported without torch")
+        image = semstyle.OnnxStylizer("default", strength=0.5).stylize({str(photo)!r}, {str(painting)!r})
+        assert image.size == (90, 60), image.size
+    """)
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    images = {name: np.asarray(Image.open(path).convert("RGB")).astype(int) for name, path in outputs.items()}
+    photo_pixels = np.asarray(Image.open(photo).convert("RGB")).astype(int)
+    for name, pixels in images.items():
+        assert pixels.shape == photo_pixels.shape, name
+        assert np.abs(pixels - photo_pixels).mean() > 10, name  # stylized, not the photo back
+    if len(images) > 1:
+        assert np.abs(images["default"] - images["fast"]).mean() > 0.5  # two models, not one twice
+
+
+def test_the_onnx_stylizer_is_also_stylizers_onnx_backend(onnx_dir, photo, painting):
+    via_stylizer = Stylizer(str(onnx_dir), backend="onnx", strength=0.6)
+    assert isinstance(via_stylizer, OnnxStylizer)
+    assert via_stylizer.stylize(photo, painting).tobytes() == \
+        OnnxStylizer(onnx_dir, strength=0.6).stylize(photo, painting).tobytes()
+    with pytest.raises(Exception, match="backend must be 'torch' or 'onnx'"):
+        Stylizer(backend="tensorflow")

@@ -40,6 +40,24 @@ class ModelConfig:
     disc_scales: int = 2
     disc_channels: int = 64
     disc_conditional: bool = True
+    content_encoder: str = "vgg"  # vgg: the frozen VGG's content layer | light: a small learned one (fast model)
+    decoder: str = "mirror"  # mirror: VGG's mirror | light: the fast model's small decoder
+    light_width: int = 32  # base width of the light encoder and decoder
+
+    def __post_init__(self):
+        if self.content_encoder not in CONTENT_ENCODERS:
+            raise ConfigError(f"model.content_encoder must be one of {CONTENT_ENCODERS}, got {self.content_encoder!r}")
+        if self.decoder not in DECODERS:
+            raise ConfigError(f"model.decoder must be one of {DECODERS}, got {self.decoder!r}")
+        light = self.content_encoder == "light" or self.decoder == "light"
+        if light and self.content_layer != "relu3_1":
+            raise ConfigError(f"the light encoder and decoder work at relu3_1, not {self.content_layer}")
+        if self.light_width < 8 or self.light_width % 4:
+            raise ConfigError(f"model.light_width must be a multiple of 4 and at least 8, got {self.light_width}")
+
+
+CONTENT_ENCODERS = ("vgg", "light")
+DECODERS = ("mirror", "light")
 
 
 @dataclass
@@ -59,6 +77,9 @@ class LossConfig:
     identity_weight: float = 1.0
     style_code_weight: float = 1.0
     temporal_weight: float = 0.0  # G(warp(x)) = warp(G(x)) for small random warps (video stability); 0: off
+    # distillation (train.teacher set): student output vs teacher output in L1, plus these
+    distill_feature_weight: float = 1.0  # light encoder vs VGG's relu3_1 (normalised, relative MSE)
+    distill_edge_weight: float = 1.0  # image gradients of student vs teacher output (keeps edges sharp)
 
 
 @dataclass
@@ -87,6 +108,7 @@ class TrainConfig:
     ema_decay: float = 0.0  # exponential moving average of G's weights, e.g. 0.999; 0 keeps none
     encoder_weights: str = ""
     init_model: str = ""  # start G from this model's weights (fine-tuning); D and optimizers start fresh
+    teacher: str = ""  # distil this model into a light one (model.content_encoder/decoder = "light"); no GAN
     model: ModelConfig = field(default_factory=ModelConfig)
     loss: LossConfig = field(default_factory=LossConfig)
 

@@ -47,8 +47,22 @@ class Stylizer:
     about 1/255 of float32 on average), ``fp32`` or ``bf16``.
     """
 
+    def __new__(cls, model: str | Path | None = None, options: StylizeOptions | None = None, *,
+                backend: str = "torch", **kwargs: Any):
+        """``backend="onnx"`` gives an :class:`~semstyle.runtime.onnx.OnnxStylizer` instead: whole-image
+        stylization with onnxruntime and exported graphs (``model``: a shipped model's name or a
+        folder from ``semstyle export --onnx``)."""
+        if backend == "onnx":
+            from .runtime.onnx import OnnxStylizer
+
+            kwargs.pop("encoder_weights", None)  # the exported graphs hold VGG's weights
+            return OnnxStylizer(model, options, **kwargs)
+        if backend != "torch":
+            raise OptionError("backend", f"backend must be 'torch' or 'onnx', got {backend!r}")
+        return super().__new__(cls)
+
     def __init__(self, model: str | Path | None = None, options: StylizeOptions | None = None, *,
-                 encoder_weights: str | Path | None = None, **overrides: Any):
+                 backend: str = "torch", encoder_weights: str | Path | None = None, **overrides: Any):
         self.options = (options or StylizeOptions()).replace(**overrides).validate()
         self.engine = StyleEngine.load(model, self.options.device, self.options.precision, encoder_weights)
 
@@ -82,8 +96,8 @@ class Stylizer:
         options = self.resolve_options() if style_size is None else self.resolve_options(style_size=style_size)
         return self.engine.encode_style(style, options.style_size, options.max_pixels)
 
-    def stylize(self, content: ImageLike, style: StyleLike | None, options: StylizeOptions | None = None,
-                **overrides: Any) -> Image.Image:
+    def stylize(self, content: ImageLike, style: StyleLike | None, options: StylizeOptions | None = None, *,
+                on_progress: Callable[[int, int], None] | None = None, **overrides: Any) -> Image.Image:
         """Stylize ``content``; returns an RGB image the size of the content
         (after ``size`` caps its longer side; default cap 1024 px). ``style``
         is an image, a blend (a list of images or ``(image, weight)`` pairs) or
@@ -93,11 +107,15 @@ class Stylizer:
 
         Outside every stylized area (``feather`` px and more away) and inside
         protected areas the output is bit-identical to the (resized) input.
+
+        ``on_progress(step, total)`` reports the long part, ``refine``: called with
+        ``(0, refine)`` as refinement starts and after each of its steps (an
+        exception it raises stops the work there and propagates).
         """
         opts = self.resolve_options(options, **overrides)
         content_t = self.engine.read(content, opts.size, "size", opts.max_pixels)
         if opts.uses_regions or style is None:
-            return stylize_regions(self.engine, content_t, style, opts)
+            return stylize_regions(self.engine, content_t, style, opts, on_progress)
         vector = self.engine.encode_style(style, opts.style_size, opts.max_pixels)
         side = tile_side(opts.tile, *content_t.shape[-2:])
         if side:

@@ -22,6 +22,9 @@ FLAGS = {
 }
 """Library option names whose command-line spelling is not simply ``--name-with-dashes``."""
 
+MODEL_HELP = ("model: 'default' (the shipped one, used when not given), 'fast' (the shipped fast model), "
+              "a run directory (latest checkpoint), a model folder or a .safetensors file")
+
 
 class Parser(argparse.ArgumentParser):
     """argparse that reports usage errors in one line with exit code 2."""

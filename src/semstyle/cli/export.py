@@ -9,7 +9,8 @@ from ..errors import ConfigError
 
 def add_export_parser(commands) -> None:
     p = commands.add_parser("export", help="turn a run's checkpoint into a model directory for inference")
-    p.add_argument("run", help="run directory or checkpoint file")
+    p.add_argument("run", help="run directory or checkpoint file; with --onnx also a model folder, a shipped "
+                   "model's name, or 'shipped': every shipped model into one folder (the package's ONNX files)")
     p.add_argument("-o", "--output", required=True, help="model directory to write (new, or an existing model)")
     p.add_argument("--half", action="store_true", help="store weights as float16 (half the size)")
     p.add_argument("--onnx", action="store_true",
@@ -46,6 +47,12 @@ def run_export(args) -> int:
 
         if args.average != 1 or args.half:
             raise ConfigError("--onnx exports a model as it is; export with --average/--half first, then --onnx")
+        if args.run == "shipped":
+            from ..export.onnx import export_shipped
+
+            for folder in export_shipped(args.output):
+                print(folder)
+            return 0
         print(export_onnx(args.run, Path(args.output), args.encoder_weights))
         return 0
     if args.average == 1:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..pipeline.options import DEFAULTS, StylizeOptions
-from .common import add_runtime_flags, ensure_weights, say
+from .common import MODEL_HELP, add_runtime_flags, ensure_weights, say
 from .stylize import parse_style_arg
 
 DEFAULT_PORT = 8765
@@ -16,7 +16,7 @@ def add_parser(commands) -> None:
     p = commands.add_parser("live", help="stylize a camera (index) or a video file in real time; watch in a browser")
     p.add_argument("source", help="camera index (0, 1, ...) or a video file, played at its own rate")
     p.add_argument("--style", action="append", required=True, metavar="IMAGE[:WEIGHT]", help="style image")
-    p.add_argument("--model", help="trained model: run directory, model dir or .safetensors")
+    p.add_argument("--model", help=MODEL_HELP)
     p.add_argument("--size", type=int, default=640, help="cap the longer side in px (default %(default)s)")
     p.add_argument("--strength", type=float, default=d.strength, help="0 = as filmed, 1 = full style")
     p.add_argument("--preserve-color", dest="preserve_colors", action="store_true", help="keep the colours")

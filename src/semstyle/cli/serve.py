@@ -7,7 +7,7 @@ import os
 import sys
 
 from ..errors import ConfigError
-from .common import ensure_weights
+from .common import MODEL_HELP, ensure_weights
 
 TOKEN_VARIABLE = "SEMSTYLE_TOKEN"
 
@@ -19,7 +19,7 @@ def add_parsers(commands) -> None:
     p = commands.add_parser("serve", help="serve the HTTP API (and, later, the browser app)")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default %(default)s: this machine only)")
     p.add_argument("--port", type=int, default=8000, help="port (default %(default)s)")
-    p.add_argument("--model", help="trained model (default: the shipped one)")
+    p.add_argument("--model", help=MODEL_HELP)
     p.add_argument("--styles", dest="styles_dir", help="a folder of paintings added to the gallery")
     p.add_argument("--workers", type=int, default=d.workers, help="images stylized at once (default %(default)s)")
     p.add_argument("--queue", type=int, default=d.queue, help="requests waiting at most (default %(default)s); "

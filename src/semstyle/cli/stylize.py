@@ -9,13 +9,14 @@ defaults), the style arguments, every mask and label map, and the outputs
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import math
 from pathlib import Path
 
 from ..errors import ConfigError, ImageError, OptionError, SemstyleError
 from ..pipeline.options import DEFAULTS, MAX_AUTO_REGIONS, StylizeOptions
 from ..pipeline.styles import WeightedStyle
-from .common import add_runtime_flags, ensure_weights, flag_message, say, warnings_as_lines
+from .common import MODEL_HELP, add_runtime_flags, ensure_weights, flag_message, say, warnings_as_lines
 
 SUPPORTED_OUTPUTS = (".png", ".jpg", ".jpeg", ".webp")
 
@@ -27,10 +28,11 @@ def add_parser(commands) -> None:
     p.add_argument("--style", action="append", required=True, metavar="IMAGE[:WEIGHT]",
                    help="style image; repeat to blend styles, e.g. --style a.jpg:0.7 --style b.jpg:0.3")
     p.add_argument("-o", "--output", required=True, help="output file, or folder for several inputs")
-    p.add_argument("--model", help="trained model: run directory (latest checkpoint), model dir or .safetensors; "
-                   "with --backend onnx, a folder from 'semstyle export --onnx'")
-    p.add_argument("--backend", choices=["torch", "onnx"], default="torch",
-                   help="torch (default) or onnx: onnxruntime with exported graphs, no PyTorch needed")
+    p.add_argument("--model", help=MODEL_HELP + "; with --backend onnx, a folder from 'semstyle export --onnx'")
+    p.add_argument("--backend", choices=["auto", "torch", "onnx"], default="auto",
+                   help="torch, or onnx: onnxruntime with exported graphs (the shipped models' own, or a "
+                        "folder from 'semstyle export --onnx'), no PyTorch needed; auto (default): torch when "
+                        "it is installed, else onnx")
     p.add_argument("--size", type=int, default=d.size, help="cap the longer side in px (default: keep the size, "
                    "up to 1024)")
     p.add_argument("--style-size", type=int, default=d.style_size,
@@ -209,7 +211,7 @@ def run(args) -> int:
             raise ConfigError(f"{flag} describes one content image; give one input, not several")
     check_mask_files(options)
     outputs = [ensure_writable(out) for out in output_paths(contents, args.output, many)]
-    if args.backend == "onnx":
+    if chosen_backend(args.backend) == "onnx":
         return _run_onnx(args, styles, options, contents, outputs)
     from ..semantic.auto import label_map_paths
     from ..stylizer import Stylizer
@@ -240,6 +242,19 @@ def run(args) -> int:
     return 2 if failures else 0
 
 
+def torch_installed() -> bool:
+    """Whether PyTorch can be imported, without importing it (that alone takes a second or two)."""
+    try:
+        return importlib.util.find_spec("torch") is not None
+    except ValueError:  # sys.modules["torch"] is None: imports of torch are blocked
+        return False
+
+
+def chosen_backend(backend: str) -> str:
+    """``auto`` is torch where it is installed, else onnx: a light install (``semstyle[runtime]``) just works."""
+    return backend if backend != "auto" else ("torch" if torch_installed() else "onnx")
+
+
 def _run_onnx(args, styles, options: StylizeOptions, contents: list[Path], outputs: list[Path]) -> int:
     """--backend onnx: the same inputs and outputs, onnxruntime instead of PyTorch (never imported)."""
     from ..io.provenance import Provenance
@@ -247,14 +262,13 @@ def _run_onnx(args, styles, options: StylizeOptions, contents: list[Path], outpu
     from ..pipeline.styles import style_names
     from ..runtime.onnx import OnnxStylizer
 
-    if not args.model:
-        raise ConfigError("--backend onnx needs --model: a folder written by 'semstyle export --onnx'")
     if options.uses_regions:
-        raise ConfigError("--backend onnx stylizes whole images; masks, regions and labels need --backend torch")
+        raise ConfigError("--backend onnx stylizes whole images; masks, regions and labels need --backend torch"
+                          + ("" if torch_installed() else " (PyTorch: pip install \"semstyle[torch]\")"))
     stylizer = OnnxStylizer(args.model)
     vector = stylizer.style_vector(styles, options)
     provenance = None if args.no_metadata else Provenance(styles=style_names(styles),
-                                                          model=f"{Path(args.model).name} (onnx)")
+                                                          model=f"{stylizer.folder.name} (onnx)")
     failures = 0
     for content, out in zip(contents, outputs):
         try:

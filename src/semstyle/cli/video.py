@@ -6,7 +6,7 @@ from pathlib import Path
 
 from ..errors import ConfigError
 from ..pipeline.options import DEFAULTS, StylizeOptions
-from .common import add_runtime_flags, ensure_weights, progress, warnings_as_lines
+from .common import MODEL_HELP, add_runtime_flags, ensure_weights, progress, warnings_as_lines
 from .stylize import parse_style_arg
 
 
@@ -20,7 +20,7 @@ def add_parser(commands) -> None:
     p.add_argument("--style", action="append", required=True, metavar="IMAGE[:WEIGHT] | IMAGE@TIME",
                    help="style image (repeat to blend); IMAGE@5s keyframes a style schedule, e.g. "
                         "--style a.jpg@0s --style b.jpg@5s")
-    p.add_argument("--model", help="trained model: run directory, model dir or .safetensors")
+    p.add_argument("--model", help=MODEL_HELP)
     p.add_argument("--size", type=int, default=d.size, help="cap the longer side in px (default: keep the size)")
     p.add_argument("--style-size", type=int, default=d.style_size,
                    help="longer side the style image is read at (default %(default)s)")

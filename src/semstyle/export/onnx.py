@@ -24,10 +24,10 @@ import torch
 from torch import nn
 
 from ..errors import WeightsError
-from ..files import describe_os_error, staged_folder
+from ..files import atomic_write_text, describe_os_error, sha256_file, staged_folder
 from ..nn.generator import Generator
 from ..nn.vgg import VGGEncoder
-from ..pipeline.engine import StyleEngine
+from ..pipeline.engine import SHIPPED_MODELS, StyleEngine, default_model_path
 from ..pipeline.options import BORDER_MARGIN
 
 OPSET = 18
@@ -39,15 +39,16 @@ TOLERANCE = 1e-3
 
 
 class StylizeGraph(nn.Module):
-    """VGG up to the content layer, then the generator's one forward pass at full strength."""
+    """The content features (VGG up to the content layer, or the fast model's light encoder),
+    then the generator's one forward pass at full strength."""
 
     def __init__(self, encoder: VGGEncoder, generator: Generator):
         super().__init__()
         self.encoder, self.generator = encoder, generator
-        self.layer = generator.config.content_layer
+        self.taps = (generator.content_tap,)
 
     def forward(self, image: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
-        return self.generator(self.encoder(image, (self.layer,)), style).clamp(0, 1)
+        return self.generator(self.generator.features(self.encoder, image, self.taps), style).clamp(0, 1)
 
 
 class StyleEncoderGraph(nn.Module):
@@ -86,6 +87,25 @@ def export_onnx(model: str | Path | None, out_dir: str | Path, encoder_weights: 
     except OSError as exc:
         raise WeightsError(f"cannot write ONNX model folder {out_dir}: {describe_os_error(exc)}") from None
     return out_dir
+
+
+def export_shipped(root: str | Path) -> list[Path]:
+    """The package's ONNX files (``make onnx-assets``): every shipped model exported into
+    ``root``/NAME, and their style-encoder graph kept once in ``root`` when they share it (the
+    fast model is distilled with the default model's style encoder, frozen: 22 MB saved)."""
+    root = Path(root)
+    folders = [export_onnx(name, root / name) for name in SHIPPED_MODELS
+               if any(default_model_path(name).glob("*.safetensors"))]
+    encoders = [folder / STYLE_ENCODER_FILE for folder in folders]
+    if len(encoders) > 1 and len({sha256_file(e) for e in encoders}) == 1:
+        shared = root / STYLE_ENCODER_FILE
+        encoders[0].replace(shared)
+        for folder, encoder in zip(folders, encoders):
+            encoder.unlink(missing_ok=True)
+            manifest = json.loads((folder / MANIFEST).read_text())
+            manifest["style_encoder"] = f"../{STYLE_ENCODER_FILE}"
+            atomic_write_text(folder / MANIFEST, json.dumps(manifest, indent=2) + "\n")
+    return folders
 
 
 def _export(module: nn.Module, args: tuple, path: Path, inputs: list[str], outputs: list[str], axes: dict) -> None:

@@ -24,7 +24,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..config import ModelConfig
+from .light import LightDecoder, LightEncoder
+from .modulation import FeatureModulation, blend_regions, per_region
 from .stats import normalize, region_mean_std, resize_masks
+
+LIGHT_TAP = "light"
+"""The feature key of the light encoder's output (the fast model's stand-in for VGG's content layer)."""
 
 VGG_CHANNELS = {"relu1": 64, "relu2": 128, "relu3": 256, "relu4": 512, "relu5": 512}
 
@@ -35,21 +40,6 @@ NormStats = tuple[torch.Tensor, torch.Tensor]
 def tap_channels(tap: str) -> int:
     """Channel count of a VGG tap such as ``relu3_1``."""
     return VGG_CHANNELS[tap.split("_")[0]]
-
-
-def per_region(values: torch.Tensor) -> torch.Tensor:
-    """(N, D) -> (N, 1, D); (N, K, D) stays: every per-region tensor has a K axis."""
-    return values[:, None] if values.dim() == 2 else values
-
-
-def blend_regions(per_pixel: list[torch.Tensor], weights: torch.Tensor | None) -> torch.Tensor:
-    """Sum of K same-shape maps weighted by (N, K, h, w) masks; the one map itself when K = 1 without masks."""
-    if weights is None:
-        return per_pixel[0]
-    out = torch.zeros_like(per_pixel[0])
-    for k, part in enumerate(per_pixel):
-        out = out + weights[:, k:k + 1] * part
-    return out
 
 
 class StyleEncoder(nn.Module):
@@ -123,30 +113,6 @@ class StyleInjection(nn.Module):
         return blend_regions(parts, weights)
 
 
-class FeatureModulation(nn.Module):
-    """FiLM inside the decoder: scale and shift per channel from the style vector.
-
-    Lets the style reach the decoder's fine layers (brush strokes, colours)
-    rather than only the bottleneck. Starts as the identity. With regions the
-    scale and shift are per pixel, the mask-weighted mix of each region's (a
-    linear mix, so it equals blending the regions' modulated feature maps).
-    """
-
-    def __init__(self, style_dim: int, channels: int):
-        super().__init__()
-        self.affine = nn.Linear(style_dim, 2 * channels)
-        nn.init.zeros_(self.affine.weight)
-        nn.init.zeros_(self.affine.bias)
-
-    def forward(self, x: torch.Tensor, styles: torch.Tensor, masks: torch.Tensor | None = None) -> torch.Tensor:
-        """``styles`` (N, D) or (N, K, D); ``masks`` (N, K, H, W) at any resolution, or None for K = 1."""
-        scale, shift = self.affine(per_region(styles)).chunk(2, dim=-1)  # (N, K, C)
-        if masks is None:
-            return x * (1 + scale[:, 0, :, None, None]) + shift[:, 0, :, None, None]
-        w = resize_masks(masks, x.shape[-2:]).to(x.dtype)
-        return x * (1 + torch.einsum("nkc,nkhw->nchw", scale, w)) + torch.einsum("nkc,nkhw->nchw", shift, w)
-
-
 def _conv(in_ch: int, out_ch: int) -> nn.Sequential:
     """3x3 conv with reflection padding: no zero borders for the eye to see."""
     return nn.Sequential(nn.ReflectionPad2d(1), nn.Conv2d(in_ch, out_ch, 3))
@@ -215,22 +181,48 @@ class Generator(nn.Module):
     def __init__(self, config: ModelConfig):
         super().__init__()
         self.config = config
+        channels = tap_channels(config.content_layer)
         self.style_encoder = StyleEncoder(config.style_layers, config.style_dim)
-        self.injection = StyleInjection(config.style_dim, tap_channels(config.content_layer))
-        self.decoder = Decoder(config.style_dim, config.decoder_width, config.modulate_decoder,
-                               tap_channels(config.content_layer), level=int(config.content_layer[4]))
+        self.injection = StyleInjection(config.style_dim, channels)
+        self.content_encoder = LightEncoder(channels, config.light_width) if config.content_encoder == "light" \
+            else None
+        if config.decoder == "light":
+            self.decoder = LightDecoder(config.style_dim, channels, config.light_width, config.modulate_decoder)
+        else:
+            self.decoder = Decoder(config.style_dim, config.decoder_width, config.modulate_decoder, channels,
+                                   level=int(config.content_layer[4]))
 
     def use_decoder_dtype(self, dtype: torch.dtype) -> Generator:
-        """Keep the decoder's weights in ``dtype`` (bfloat16 runs it twice as fast as
-        autocast's per-call casts, measured at 1024 px); the style encoder and the
+        """Keep the decoder's (and a light encoder's) weights in ``dtype`` (bfloat16 runs them twice
+        as fast as autocast's per-call casts, measured at 1024 px); the style encoder and the
         injection stay float32. :meth:`run` feeds the decoder in its own dtype."""
         self.decoder.to(dtype)
+        if self.content_encoder is not None:
+            self.content_encoder.to(dtype)
         return self
 
     @property
+    def content_tap(self) -> str:
+        """The feature :meth:`run` injects into: VGG's content layer, or :data:`LIGHT_TAP`."""
+        return self.config.content_layer if self.content_encoder is None else LIGHT_TAP
+
+    def features(self, vgg: nn.Module, rgb: torch.Tensor, taps: tuple[str, ...]) -> dict[str, torch.Tensor]:
+        """The features ``taps`` of an image (N, 3, H, W) in 0..1: VGG's from ``vgg``, and
+        :data:`LIGHT_TAP` from the light encoder, in its own dtype. VGG runs only when a VGG
+        tap is asked for: the fast model at full strength needs none."""
+        vgg_taps = tuple(t for t in taps if t != LIGHT_TAP)
+        feats = vgg(rgb, vgg_taps) if vgg_taps else {}
+        if LIGHT_TAP in taps:
+            encoder = self.content_encoder
+            if encoder is None:
+                raise ValueError("this model has no light encoder")
+            feats[LIGHT_TAP] = encoder(rgb.to(next(encoder.parameters()).dtype))
+        return feats
+
+    @property
     def taps(self) -> tuple[str, ...]:
-        """The VGG taps :meth:`run` may read: the content layer, and the style layers for strength < 1."""
-        return tuple(dict.fromkeys((self.config.content_layer, *self.config.style_layers)))
+        """The taps :meth:`run` may read: the content tap, and VGG's style layers for strength < 1."""
+        return tuple(dict.fromkeys((self.content_tap, *self.config.style_layers)))
 
     def style_vector(self, feats: Mapping[str, torch.Tensor], masks: torch.Tensor | None = None) -> torch.Tensor:
         """Stage 0, the style image's side: its VGG features -> (N, D), or (N, K, D) per masked region."""
@@ -241,7 +233,7 @@ class Generator(nn.Module):
         """The content layer's normalisation statistics, (N, K, C) per region with masks
         and ``region_norm``, else (N, 1, C) over the whole image. Computed elsewhere
         (a thumbnail for tiles, smoothed over frames for video) they are ``stats=`` of :meth:`run`."""
-        content = feats[self.config.content_layer].float()
+        content = feats[self.content_tap].float()
         return region_mean_std(content, masks if region_norm else None)
 
     def forward(self, feats: Mapping[str, torch.Tensor], style: torch.Tensor, **options) -> torch.Tensor:
@@ -252,15 +244,15 @@ class Generator(nn.Module):
             strength: float = 1.0, stats: NormStats | None = None, region_norm: bool = True) -> GeneratorPass:
         """The data path: content features -> injection of the style vector(s) -> decoder -> image.
 
-        ``feats``: VGG features of the content (the content layer; the style
-        layers too when ``strength`` < 1). ``style``: (N, D), or (N, K, D) with
+        ``feats``: features of the content (:meth:`features`: the content tap; VGG's
+        style layers too when ``strength`` < 1). ``style``: (N, D), or (N, K, D) with
         ``masks`` (N or 1, K, H, W) that sum to 1 per pixel, at any resolution.
         ``strength`` mixes each vector with the content's own (of its region):
         0 gives the photo back. ``stats``: normalisation statistics of the
         content computed elsewhere (see :meth:`content_stats`); by default the
         content's own, per region when ``region_norm``.
         """
-        content = feats[self.config.content_layer].float()
+        content = feats[self.content_tap].float()
         if masks is not None:
             masks = masks.expand(content.shape[0], -1, -1, -1).to(content.dtype)
         # 1. one style vector per region: (N, K, D)

@@ -80,9 +80,23 @@ class StyleCache:
                 self.vectors.popitem(last=False)
 
 
-def default_model_path() -> Path:
-    """The model shipped inside the package (``semstyle/assets/default``)."""
-    return Path(str(resources.files("semstyle") / "assets" / "default"))
+SHIPPED_MODELS = ("default", "fast")
+"""Models shipped inside the package, by name: ``--model fast``, ``Stylizer("fast")``."""
+
+
+def default_model_path(name: str = "default") -> Path:
+    """A model shipped inside the package (``semstyle/assets/NAME``)."""
+    return Path(str(resources.files("semstyle") / "assets" / name))
+
+
+def resolve_model_path(model: str | Path | None) -> Path:
+    """A model argument as a path: None is the shipped default model, a shipped model's name
+    (:data:`SHIPPED_MODELS`) that is not also a path here is that model, anything else a path."""
+    if model is None:
+        return default_model_path()
+    if str(model) in SHIPPED_MODELS and not Path(model).exists():
+        return default_model_path(str(model))
+    return Path(model)
 
 
 class StyleEngine:
@@ -107,12 +121,13 @@ class StyleEngine:
     @classmethod
     def load(cls, model: str | Path | None = None, device: str = "auto", precision: str = "auto",
              encoder_weights: str | Path | None = None) -> StyleEngine:
-        """A trained model (run directory, checkpoint or model folder; default: the shipped one)."""
+        """A trained model: a shipped one's name (:data:`SHIPPED_MODELS`; default: ``default``),
+        a run directory, a checkpoint or a model folder."""
         torch_device = pick_device(device)
         dtype = resolve_precision(precision, torch_device)
-        path = Path(model) if model else default_model_path()
-        if model is None and not any(path.glob("*.safetensors")):
-            raise WeightsError("no default model is shipped in this install; train one with "
+        path = resolve_model_path(model)
+        if path.parent == default_model_path().parent and not any(path.glob("*.safetensors")):
+            raise WeightsError(f"no {path.name} model is shipped in this install; train one with "
                                "'semstyle train' and pass it as the model")
         generator, info = load_generator(path, torch_device)
         return cls(generator, load_encoder(encoder_weights), torch_device, dtype, path, info)
@@ -176,7 +191,7 @@ class StyleEngine:
         video frames), computed in the same pass.
         """
         # the photo's own style vector (deeper VGG layers) is only needed below full strength
-        taps = self.generator.taps if strength < 1.0 else (self.config.content_layer,)
+        taps = self.generator.taps if strength < 1.0 else (self.generator.content_tap,)
         feats, masks, (rows, cols) = self._features(content, masks, taps, border_margin)
         if callable(stats):
             stats = stats(self.generator.content_stats(feats, masks, region_norm))
@@ -196,12 +211,12 @@ class StyleEngine:
                       border_margin: int = BORDER_MARGIN) -> NormStats:
         """The normalisation statistics :meth:`stylize` would compute for ``content``, to
         share them (``stats=``) across tiles of one image or frames of one video."""
-        feats, masks, _ = self._features(content, masks, (self.config.content_layer,), border_margin)
+        feats, masks, _ = self._features(content, masks, (self.generator.content_tap,), border_margin)
         return self.generator.content_stats(feats, masks, region_norm)
 
     def _features(self, content: torch.Tensor, masks: torch.Tensor | None, taps: tuple[str, ...],
                   border_margin: int) -> tuple[dict[str, torch.Tensor], torch.Tensor | None, tuple[slice, slice]]:
-        """VGG features of the padded content, its masks padded alike, and the crop back.
+        """Features of the padded content (VGG's, or the light encoder's), its masks padded alike, and the crop back.
         Statistics are taken over the margin too: on these VGG weights some channels fire only
         near a border, and dropping it moves the photo's own vector far from what the model was
         trained on."""
@@ -210,5 +225,5 @@ class StyleEngine:
         if masks is not None:
             masks = pad_for_network(masks.to(self.device), border_margin)[0]
         with self.autocast():
-            feats = self.encoder(padded, taps)
+            feats = self.generator.features(self.encoder, padded, taps)
         return feats, masks, crop

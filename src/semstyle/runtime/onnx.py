@@ -9,6 +9,7 @@ crop, and preserve colours if asked (:mod:`semstyle.colour`). Nothing here impor
 from __future__ import annotations
 
 import json
+from importlib import resources
 from pathlib import Path
 
 import numpy as np
@@ -23,15 +24,43 @@ from ..pipeline.styles import ImageLike, StyleLike, is_vector, weighted_styles
 
 MANIFEST = "semstyle-onnx.json"
 NUMPY_PADDING = {"reflect": "reflect", "replicate": "edge"}
+SHIPPED_ONNX = ("default", "fast")
+"""Exports of the shipped models inside the package (``semstyle/assets/onnx/NAME``), when built."""
+
+
+def onnx_folder(model: str | Path | None) -> Path:
+    """An ONNX model argument as a folder: None is the shipped default model's export, a
+    shipped model's name that is not also a path here is its export, anything else a folder."""
+    name = "default" if model is None else str(model)
+    if name in SHIPPED_ONNX and (model is None or not Path(name).exists()):
+        folder = Path(str(resources.files("semstyle") / "assets" / "onnx" / name))
+        if not (folder / MANIFEST).is_file():
+            raise WeightsError(f"this install has no ONNX export of the {name} model (semstyle/assets/onnx/{name}); "
+                               f"build it with 'make onnx-assets' or pass a folder from 'semstyle export --onnx'")
+        return folder
+    return Path(model)
 
 
 class OnnxStylizer:
-    """``OnnxStylizer("models/default-onnx").stylize("photo.jpg", "painting.jpg")`` -> PIL image."""
+    """``OnnxStylizer("fast").stylize("photo.jpg", "painting.jpg")`` -> PIL image.
 
-    def __init__(self, folder: str | Path, threads: int = 0):
-        import onnxruntime as ort
+    ``options`` (or keyword overrides of them) are the defaults of every call, as for
+    :class:`~semstyle.stylizer.Stylizer`; device and precision do not apply (CPU, float32).
 
-        self.folder = Path(folder)
+    ``folder``: a folder written by ``semstyle export --onnx``, or a shipped model's name
+    (:data:`SHIPPED_ONNX`; default: ``default``). A manifest's ``style_encoder`` names the
+    style-encoder graph relative to the folder: the shipped fast and default models share one,
+    since the fast model is distilled with the default model's style encoder, frozen."""
+
+    def __init__(self, folder: str | Path | None = None, options: StylizeOptions | None = None, *,
+                 threads: int = 0, **overrides):
+        self.options = (options or StylizeOptions()).replace(**overrides).validate()
+        try:
+            import onnxruntime as ort
+        except ImportError:
+            raise WeightsError("the ONNX backend needs onnxruntime: pip install \"semstyle[runtime]\"") from None
+
+        self.folder = onnx_folder(folder)
         manifest = self.folder / MANIFEST
         if not manifest.is_file():
             raise WeightsError(f"{self.folder} holds no {MANIFEST}; export one with 'semstyle export --onnx'")
@@ -45,7 +74,8 @@ class OnnxStylizer:
         try:
             self.stylize_graph = ort.InferenceSession(str(self.folder / "stylize.onnx"), session,
                                                       providers=["CPUExecutionProvider"])
-            self.encoder_graph = ort.InferenceSession(str(self.folder / "style_encoder.onnx"), session,
+            encoder = self.folder / self.manifest.get("style_encoder", "style_encoder.onnx")
+            self.encoder_graph = ort.InferenceSession(str(encoder), session,
                                                       providers=["CPUExecutionProvider"])
         except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own exception types
             raise WeightsError(f"cannot load the ONNX graphs in {self.folder}: {str(exc).splitlines()[0]}") from None
@@ -74,7 +104,7 @@ class OnnxStylizer:
 
     def style_vector(self, style: StyleLike, options: StylizeOptions | None = None) -> np.ndarray:
         """One image or a weighted blend as a (1, D) vector."""
-        opts = (options or StylizeOptions()).validate()
+        opts = (options or self.options).validate()
         if isinstance(style, np.ndarray):
             return style.astype(np.float32)
         if is_vector(style):
@@ -89,7 +119,7 @@ class OnnxStylizer:
     def stylize(self, content: ImageLike, style: StyleLike | np.ndarray, options: StylizeOptions | None = None,
                 **overrides) -> Image.Image:
         """Global stylization, as :meth:`semstyle.stylizer.Stylizer.stylize` without regions or tiles."""
-        opts = (options or StylizeOptions()).replace(**overrides).validate()
+        opts = (options or self.options).replace(**overrides).validate()
         if opts.uses_regions:
             raise OptionError("backend", "onnx runs whole-image stylization only; use the torch backend for regions")
         vector = self.style_vector(style, opts)

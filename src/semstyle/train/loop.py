@@ -17,6 +17,7 @@ from ..errors import ConfigError
 from ..files import atomic_write_text, exclusive_lock
 from ..io.read import load_image
 from ..io.tensors import image_to_tensor
+from .distill import Distiller
 from .trainer import Trainer
 
 LOCK_FILE = ".lock"
@@ -76,7 +77,7 @@ def _train_locked(config: TrainConfig, run_dir: Path, progress: bool, resume: bo
     latest = ckpt.latest_checkpoint(run_dir)  # again, under the lock
     if resume and latest is None:
         print(f"semstyle: note: {run_dir} holds no checkpoint yet; starting at step 0", file=sys.stderr)
-    trainer = Trainer(config)
+    trainer = Distiller(config) if config.teacher else Trainer(config)
     _report_skipped(trainer)
     if latest is not None:
         trainer.load_checkpoint(latest)

@@ -402,6 +402,12 @@ def validate(config: TrainConfig) -> None:
     for name in ("steps", "batch_size", "log_every", "sample_every", "checkpoint_every"):
         if getattr(config, name) < 1:
             raise ConfigError(f"{name} must be at least 1, got {getattr(config, name)}")
+    light = "light" in (config.model.content_encoder, config.model.decoder)
+    if light and not config.teacher:
+        raise ConfigError("a light model is trained by distillation from a teacher: set teacher = MODEL")
+    if config.teacher and not light:
+        raise ConfigError("teacher is for distilling a light model: set model.content_encoder and "
+                          "model.decoder to \"light\"")
     if not config.content_dir or not config.styles_dir:
         raise ConfigError("training needs a content folder and a styles folder")
     if int(os.environ.get("WORLD_SIZE", "1")) > 1 and loss.r1_weight > 0:

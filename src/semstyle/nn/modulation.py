@@ -1,0 +1,51 @@
+"""Per-region style vectors and FiLM: how a style vector reaches a decoder's feature maps.
+
+Shared by both decoders (:class:`semstyle.nn.generator.Decoder`, VGG's mirror, and
+:class:`semstyle.nn.light.LightDecoder`, the fast model's).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .stats import resize_masks
+
+
+def per_region(values: torch.Tensor) -> torch.Tensor:
+    """(N, D) -> (N, 1, D); (N, K, D) stays: every per-region tensor has a K axis."""
+    return values[:, None] if values.dim() == 2 else values
+
+
+def blend_regions(per_pixel: list[torch.Tensor], weights: torch.Tensor | None) -> torch.Tensor:
+    """Sum of K same-shape maps weighted by (N, K, h, w) masks; the one map itself when K = 1 without masks."""
+    if weights is None:
+        return per_pixel[0]
+    out = torch.zeros_like(per_pixel[0])
+    for k, part in enumerate(per_pixel):
+        out = out + weights[:, k:k + 1] * part
+    return out
+
+
+class FeatureModulation(nn.Module):
+    """FiLM inside the decoder: scale and shift per channel from the style vector.
+
+    Lets the style reach the decoder's fine layers (brush strokes, colours)
+    rather than only the bottleneck. Starts as the identity. With regions the
+    scale and shift are per pixel, the mask-weighted mix of each region's (a
+    linear mix, so it equals blending the regions' modulated feature maps).
+    """
+
+    def __init__(self, style_dim: int, channels: int):
+        super().__init__()
+        self.affine = nn.Linear(style_dim, 2 * channels)
+        nn.init.zeros_(self.affine.weight)
+        nn.init.zeros_(self.affine.bias)
+
+    def forward(self, x: torch.Tensor, styles: torch.Tensor, masks: torch.Tensor | None = None) -> torch.Tensor:
+        """``styles`` (N, D) or (N, K, D); ``masks`` (N, K, H, W) at any resolution, or None for K = 1."""
+        scale, shift = self.affine(per_region(styles)).chunk(2, dim=-1)  # (N, K, C)
+        if masks is None:
+            return x * (1 + scale[:, 0, :, None, None]) + shift[:, 0, :, None, None]
+        w = resize_masks(masks, x.shape[-2:]).to(x.dtype)
+        return x * (1 + torch.einsum("nkc,nkhw->nchw", scale, w)) + torch.einsum("nkc,nkhw->nchw", shift, w)

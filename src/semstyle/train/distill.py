@@ -1,0 +1,208 @@
+"""Distillation: train the fast model to reproduce a teacher model (``TrainConfig.teacher``).
+
+The student is a :class:`~semstyle.nn.generator.Generator` with the light encoder and decoder
+(:mod:`semstyle.nn.light`). It takes the teacher's style encoder and injection, frozen, so
+both models read the same style vectors; only the light encoder and decoder learn:
+
+* the light encoder's features onto VGG's relu3_1 of the same photo, and the features after
+  injection onto the teacher's (what each decoder actually reads), in relative squared error;
+* the student's image onto the teacher's, in L1 and in L1 of the image gradients (edges).
+
+Photos suffice: the styles are vectors of crops of the training paintings at several scales,
+of the photos themselves (the identity end of the strength slider), and random mixes of two
+(the blends users make), all encoded once at the start. No discriminator is involved: the
+teacher's output already is the adversarially trained look.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from .. import checkpoints as ckpt
+from ..config import TrainConfig, to_dict
+from ..errors import ConfigError
+from ..io.tensors import tensor_to_image
+from ..io.write import save_image
+from ..nn.generator import LIGHT_TAP, Generator
+from ..tensorfile import read_tensors
+from ..weights import load_encoder
+from .data import ImageBank
+from .trainer import EMA, setup_runtime, validate
+
+CROPS_PER_PAINTING = 12
+CROPS_PER_PHOTO = 2
+PHOTO_STYLE_SHARE = 0.15  # of samples whose style is a photo's own vector (strength near 0)
+MIX_SHARE = 0.5  # of samples whose style is a random mix of two vectors
+ENCODE_BATCH = 8
+
+
+def relative_mse(student: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor:
+    """Squared error relative to the teacher's energy, so layers of any scale weigh alike."""
+    return F.mse_loss(student.float(), teacher.float()) / teacher.float().pow(2).mean().clamp_min(1e-8)
+
+
+def edge_l1(student: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor:
+    """L1 between horizontal and vertical image differences: sharp edges, not only right colours."""
+    dx = (student[..., :, 1:] - student[..., :, :-1]) - (teacher[..., :, 1:] - teacher[..., :, :-1])
+    dy = (student[..., 1:, :] - student[..., :-1, :]) - (teacher[..., 1:, :] - teacher[..., :-1, :])
+    return dx.abs().mean() + dy.abs().mean()
+
+
+class Distiller:
+    """The fast model's training: the same interface to the loop as :class:`~semstyle.train.trainer.Trainer`."""
+
+    def __init__(self, config: TrainConfig):
+        validate_distillation(config)
+        self.config = config
+        self.runtime = setup_runtime(config)
+        self.device = self.runtime.device
+        self.run_dir = Path(config.out)
+        self.step = 0
+        self.content = ImageBank(config.content_dir, config.size)
+        self.styles = ImageBank(config.styles_dir, config.size)
+        self.encoder = load_encoder(config.encoder_weights or None).to(self.device)
+        self.teacher, _ = ckpt.load_generator(config.teacher, self.device)
+        self.teacher.requires_grad_(False)
+        torch.manual_seed(config.seed)
+        self.generator = Generator(config.model).to(self.device)
+        self._share_style_space()
+        trainable = [p for p in self.generator.parameters() if p.requires_grad]
+        self.opt_g = torch.optim.Adam(trainable, lr=config.lr_g, betas=config.betas)
+        self.ema = EMA(self.generator, config.ema_decay) if config.ema_decay > 0 else None
+        self.amp = config.amp
+        self.style_bank = self._encode_style_bank()
+
+    def _share_style_space(self) -> None:
+        """The teacher's style encoder and injection, frozen: one style-vector space for both models."""
+        teacher, student = self.teacher.config, self.generator.config
+        for name in ("style_dim", "style_layers", "content_layer"):
+            if getattr(teacher, name) != getattr(student, name):
+                raise ConfigError(f"model.{name} must be the teacher's ({getattr(teacher, name)!r}) to distil it")
+        for part in ("style_encoder", "injection"):
+            mine = getattr(self.generator, part)
+            mine.load_state_dict(getattr(self.teacher, part).state_dict())
+            mine.requires_grad_(False)
+
+    def _autocast(self):
+        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp)
+
+    @torch.no_grad()
+    def _encode_style_bank(self) -> torch.Tensor:
+        """Style vectors of random crops of every painting and of some photos, encoded once:
+        (M, D), the photos' last, ``self.photo_vectors`` of them."""
+        rng = torch.Generator().manual_seed(self.config.seed + 17)
+        vectors = []
+        for bank, crops in ((self.styles, CROPS_PER_PAINTING), (self.content, CROPS_PER_PHOTO)):
+            total = len(bank.images) * crops
+            for start in range(0, total, ENCODE_BATCH):
+                images = bank.batch(min(ENCODE_BATCH, total - start), rng).to(self.device)
+                with self._autocast():
+                    feats = self.encoder(images, self.teacher.config.style_layers)
+                vectors.append(self.teacher.style_vector(feats).float())
+        self.photo_vectors = len(self.content.images) * CROPS_PER_PHOTO
+        return torch.cat(vectors)
+
+    def sample_styles(self, count: int, rng: torch.Generator) -> torch.Tensor:
+        """(count, D): paintings' vectors, photos' own, and mixes of two."""
+        paintings = len(self.style_bank) - self.photo_vectors
+        picks = torch.randint(paintings, (count,), generator=rng)
+        photo = torch.rand(count, generator=rng) < PHOTO_STYLE_SHARE
+        picks[photo] = paintings + torch.randint(self.photo_vectors, (int(photo.sum()),), generator=rng)
+        vectors = self.style_bank[picks]
+        others = self.style_bank[torch.randint(paintings, (count,), generator=rng)]
+        mix = (torch.rand(count, generator=rng) < MIX_SHARE).float() * torch.rand(count, generator=rng)
+        return torch.lerp(vectors, others, mix[:, None].to(vectors.device))
+
+    def step_rng(self, step: int) -> torch.Generator:
+        """Randomness of one step, a pure function of (seed, step)."""
+        return torch.Generator().manual_seed(self.config.seed * 1_000_003 + step)
+
+    def train_step(self, step: int) -> dict[str, float]:
+        cfg, loss_cfg = self.config, self.config.loss
+        rng = self.step_rng(step)
+        content = self.content.batch(cfg.batch_size, rng).to(self.device)
+        styles = self.sample_styles(cfg.batch_size, rng)
+        with torch.no_grad(), self._autocast():
+            teacher_feats = self.encoder(content, (cfg.model.content_layer,))
+            target = self.teacher.run(teacher_feats, styles)
+        tap = self.generator.content_tap
+        with self._autocast():
+            feats = self.generator.features(self.encoder, content, (tap,))
+            result = self.generator.run(feats, styles)
+        image, wanted = result.image.float(), target.image.float()
+        features = relative_mse(result.injected, target.injected)
+        if tap == LIGHT_TAP:
+            features = features + relative_mse(feats[tap], teacher_feats[cfg.model.content_layer])
+        terms = {
+            "features": features,
+            "pixels": (image - wanted).abs().mean(),
+            "edges": edge_l1(image, wanted),
+        }
+        total = (loss_cfg.distill_feature_weight * terms["features"] + terms["pixels"]
+                 + loss_cfg.distill_edge_weight * terms["edges"])
+        self.opt_g.zero_grad(set_to_none=True)
+        total.backward()
+        if cfg.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(self.generator.parameters(), cfg.grad_clip)
+        self.opt_g.step()
+        if self.ema is not None:
+            self.ema.update(self.generator)
+        self.last_batch = (content, wanted.detach(), image.detach())
+        return {"g_loss": total.item(), **{k: v.item() for k, v in terms.items()}}
+
+    # -- checkpoints (the Trainer's format: load_generator and ``semstyle export`` read them) --
+
+    def save_checkpoint(self) -> Path:
+        optimizer, optimizer_json = ckpt.flatten_optimizer("optim_g", self.opt_g.state_dict())
+        tensors = {
+            **ckpt.prefixed("generator", self.generator.state_dict()),
+            **(ckpt.prefixed(ckpt.EMA_PREFIX, self.ema.model.state_dict()) if self.ema else {}),
+            **optimizer, "rng.torch": torch.get_rng_state(),
+        }
+        metadata = {
+            "format": "semstyle-checkpoint", "step": str(self.step), "kind": "distillation",
+            "model_config": json.dumps(to_dict(self.config.model)),
+            "train_config": json.dumps(to_dict(self.config)), "optim_g": optimizer_json,
+            **({"ema_updates": str(self.ema.updates)} if self.ema else {}),
+        }
+        path = ckpt.write_checkpoint(tensors, self.run_dir, self.step, metadata)
+        ckpt.prune_checkpoints(self.run_dir, self.config.keep_checkpoints)
+        return path
+
+    def load_checkpoint(self, path: Path) -> None:
+        tensors, metadata = read_tensors(path, what="checkpoint")
+        if metadata.get("format") != "semstyle-checkpoint" or metadata.get("kind") != "distillation":
+            raise ConfigError(f"{path} is not a checkpoint of a distillation run")
+        self.generator.load_state_dict(ckpt.unprefixed("generator", tensors))
+        if self.ema is not None:
+            self.ema.model.load_state_dict(ckpt.unprefixed(ckpt.EMA_PREFIX, tensors) or self.generator.state_dict())
+            self.ema.updates = int(metadata.get("ema_updates", metadata["step"]))
+        self.opt_g.load_state_dict(ckpt.unflatten_optimizer("optim_g", tensors, metadata["optim_g"]))
+        torch.set_rng_state(tensors["rng.torch"])
+        self.step = int(metadata["step"])
+
+    def save_samples(self) -> Path:
+        """A grid with one row per image: photo | teacher | student."""
+        content, teacher, student = (t[:4].float().cpu().clamp(0, 1) for t in self.last_batch)
+        grid = torch.cat([torch.cat(row, dim=2) for row in zip(content, teacher, student)], dim=1)
+        path = self.run_dir / "samples" / f"step_{self.step:07d}.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        save_image(tensor_to_image(grid), path)
+        return path
+
+
+def validate_distillation(config: TrainConfig) -> None:
+    """The Trainer's checks (a light student goes with a teacher), and one process."""
+    validate(config)
+    if not config.teacher:
+        raise ConfigError("distillation needs a teacher model (teacher = ...)")
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        raise ConfigError("distillation runs in one process; start it without torchrun")
+    if config.init_model:
+        raise ConfigError("init_model does not apply to distillation (the student starts from the teacher's "
+                          "style encoder)")

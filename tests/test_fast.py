@@ -1,0 +1,148 @@
+"""The fast model: light encoder and decoder, distillation from a teacher, and its use everywhere."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from PIL import Image
+
+from semstyle import checkpoints as ckpt
+from semstyle.config import ModelConfig, TrainConfig
+from semstyle.errors import ConfigError
+from semstyle.nn.generator import LIGHT_TAP, Generator
+from semstyle.pipeline.engine import SHIPPED_MODELS, default_model_path, resolve_model_path
+from semstyle.stylizer import Stylizer
+from semstyle.tensorfile import read_tensors
+from semstyle.train.loop import train
+
+from .helpers import data_dir, make_image_folder
+from .models_fixture import TINY_MODEL, tiny_model_dir
+
+TINY_LIGHT = ModelConfig(style_dim=16, decoder_width=32, disc_channels=8, content_encoder="light",
+                         decoder="light", light_width=8)
+
+
+@pytest.fixture(scope="module")
+def folders(tmp_path_factory):
+    root = tmp_path_factory.mktemp("data")
+    return (make_image_folder(data_dir("content"), root / "content", 3),
+            make_image_folder(data_dir("styles"), root / "styles", 3))
+
+
+@pytest.fixture(scope="module")
+def teacher(tmp_path_factory):
+    return tiny_model_dir(tmp_path_factory.mktemp("teacher"))
+
+
+def distill_config(folders, mentor: Path, out: Path, steps: int, **changes) -> TrainConfig:
+    content, styles = folders
+    values = dict(content_dir=str(content), styles_dir=str(styles), out=str(out), steps=steps, size=32,
+                  batch_size=2, checkpoint_every=2, sample_every=2, log_every=1, teacher=str(mentor),
+                  model=TINY_LIGHT, lr_g=1e-3, amp=False)
+    values.update(changes)
+    return TrainConfig(**values)
+
+
+def test_light_encoder_features_have_the_shape_of_vggs_content_layer(vgg):
+    generator = Generator(TINY_LIGHT).eval()
+    image = torch.rand(1, 3, 40, 56)
+    with torch.no_grad():
+        light = generator.features(vgg, image, (LIGHT_TAP,))
+        both = generator.features(vgg, image, generator.taps)
+        reference = vgg(image, ("relu3_1",))["relu3_1"]
+    assert set(light) == {LIGHT_TAP}  # no VGG at full strength
+    assert light[LIGHT_TAP].shape == reference.shape == (1, 256, 10, 14)
+    assert set(both) == {LIGHT_TAP, *TINY_LIGHT.style_layers}  # below full strength: VGG for the own vector
+    with torch.no_grad():
+        assert generator(light, torch.randn(1, 16)).shape == (1, 3, 40, 56)
+
+
+def test_light_settings_are_validated():
+    with pytest.raises(ConfigError, match="content_encoder"):
+        ModelConfig(content_encoder="resnet")
+    with pytest.raises(ConfigError, match="relu3_1"):
+        ModelConfig(content_encoder="light", content_layer="relu4_1")
+    with pytest.raises(ConfigError, match="light_width"):
+        ModelConfig(decoder="light", light_width=6)
+
+
+def test_a_light_model_is_trained_only_by_distillation(folders, teacher, tmp_path):
+    with pytest.raises(ConfigError, match="distillation from a teacher"):
+        train(distill_config(folders, teacher, tmp_path / "a", 1, teacher=""), progress=False)
+    with pytest.raises(ConfigError, match="teacher is for distilling"):
+        train(distill_config(folders, teacher, tmp_path / "b", 1, model=TINY_MODEL), progress=False)
+
+
+def test_distillation_learns_the_teacher_and_keeps_its_style_space(folders, teacher, tmp_path):
+    last = train(distill_config(folders, teacher, tmp_path / "run", 30, checkpoint_every=30, sample_every=30),
+                 progress=False)
+    records = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    for key in ("features", "pixels", "g_loss"):  # edges start low: a blank first output has none
+        assert sum(r[key] for r in records[-5:]) < sum(r[key] for r in records[:5]), key
+    student, _ = ckpt.load_generator(last)
+    mentor, _ = ckpt.load_generator(teacher)
+    assert student.content_encoder is not None
+    for part in ("style_encoder", "injection"):  # frozen copies: one style-vector space for both models
+        for (name, mine), theirs in zip(getattr(student, part).state_dict().items(),
+                                        getattr(mentor, part).state_dict().values()):
+            assert torch.equal(mine, theirs), f"{part}.{name}"
+    assert (tmp_path / "run" / "samples" / "step_0000030.png").is_file()
+
+
+def test_distillation_resumes_exactly(folders, teacher, tmp_path):
+    straight = train(distill_config(folders, teacher, tmp_path / "a", 4, ema_decay=0.9), progress=False)
+    train(distill_config(folders, teacher, tmp_path / "b", 2, ema_decay=0.9), progress=False)
+    resumed = train(distill_config(folders, teacher, tmp_path / "b", 4, ema_decay=0.9), resume=True,
+                    progress=False)
+    a, b = read_tensors(straight)[0], read_tensors(resumed)[0]
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+
+
+def test_a_gan_checkpoint_is_not_resumed_as_distillation(folders, teacher, tmp_path):
+    run = tmp_path / "run"
+    gan = distill_config(folders, teacher, run, 2, teacher="", model=TINY_MODEL)
+    train(gan, progress=False)
+    with pytest.raises(ConfigError, match="not a checkpoint of a distillation run"):
+        train(distill_config(folders, teacher, run, 4), resume=True, progress=False)
+
+
+@pytest.fixture(scope="module")
+def light_model(folders, teacher, tmp_path_factory):
+    run = tmp_path_factory.mktemp("light") / "run"
+    return train(distill_config(folders, teacher, run, 2), progress=False)
+
+
+def test_a_light_model_stylizes_any_size_at_any_strength(light_model, photo, style):
+    stylizer = Stylizer(light_model, precision="fp32")
+    full = stylizer.stylize(photo, style)
+    half = stylizer.stylize(photo, style, strength=0.5)
+    odd = stylizer.stylize(Image.open(photo).resize((67, 45)), style)
+    assert full.size == half.size == Image.open(photo).size
+    assert odd.size == (67, 45)
+    assert full.tobytes() != half.tobytes()
+
+
+def test_a_light_model_exports_to_onnx_and_matches(light_model, photo, style, tmp_path):
+    pytest.importorskip("onnxruntime")
+    from semstyle.export.onnx import export_onnx
+    from semstyle.runtime.onnx import OnnxStylizer
+
+    folder = export_onnx(light_model, tmp_path / "onnx")  # verified against eager inside
+    eager = Stylizer(light_model, precision="fp32").stylize(photo, style)
+    onnx = OnnxStylizer(folder).stylize(photo, style)
+    worst = max(abs(a - b) for a, b in zip(eager.tobytes(), onnx.tobytes()))
+    assert worst <= 2
+
+
+def test_shipped_models_are_found_by_name(tmp_path, monkeypatch):
+    assert resolve_model_path(None) == default_model_path() == resolve_model_path("default")
+    assert resolve_model_path("fast") == default_model_path("fast")
+    assert "fast" in SHIPPED_MODELS
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "fast").mkdir()  # a folder of that name here is the user's
+    assert resolve_model_path("fast") == Path("fast")
