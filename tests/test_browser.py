@@ -172,6 +172,44 @@ def test_label_maps_and_automatic_regions(browser, server):
     assert image_difference(browser, "before", "after") > 10
 
 
+def test_refine_shows_its_progress_then_the_result(browser, server):
+    """Refinement runs as a job: the progress bar shows, rises step by step, and the result follows."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    semantic = data_dir("semantic")
+    open_page(browser, server)
+    browser.find_element(By.ID, "photo").send_keys(str(semantic / "gogh_portrait_content.jpg"))
+    browser.find_element(By.ID, "own-style").send_keys(str(semantic / "gogh_portrait_style.jpg"))
+    browser.find_element(By.ID, "content-labels").send_keys(str(semantic / "gogh_portrait_content_mask.png"))
+    browser.find_element(By.ID, "style-labels").send_keys(str(semantic / "gogh_portrait_style_mask.png"))
+    Select(browser.find_element(By.ID, "size")).select_by_value("256")
+    browser.execute_script("const r = document.getElementById('refine'); r.value = 12;"
+                           "r.dispatchEvent(new Event('input'));")
+    assert browser.find_element(By.ID, "refine-value").text == "12"
+    previous = browser.execute_script("return window.semstyle.result")
+    browser.find_element(By.ID, "go").click()
+    bar = browser.find_element(By.ID, "progress")
+    wait_for(bar.is_displayed, timeout=30, message="the progress bar")
+    wait_for(lambda: "Refining: step" in browser.find_element(By.ID, "status").text
+             and 0 < float(bar.get_attribute("value")) < 1, timeout=120, message="the steps counted")
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    browser.save_screenshot(str(SCREENSHOTS / "refine_progress.png"))
+    wait_for(lambda: browser.execute_script(
+        "const a = document.getElementById('after');"
+        "return window.semstyle.result !== arguments[0] && a.src === window.semstyle.result"
+        " && a.complete && a.naturalWidth > 0", previous), timeout=180, message="the refined result")
+    assert browser.find_element(By.ID, "status").text.startswith("Done in")
+    assert not bar.is_displayed()
+    seen = browser.execute_script("return window.semstyle.progressSeen")
+    assert seen == sorted(seen) and seen[-1] == 1 and any(0 < p < 1 for p in seen), seen
+    assert browser.execute_script("return window.semstyle.lastRequest")["refine"] == 12
+    size = browser.execute_script("const a = document.getElementById('after');"
+                                  "return [a.naturalWidth, a.naturalHeight]")
+    assert size == [176, 256]
+    assert image_difference(browser, "before", "after") > 10
+
+
 def test_phone_sized_screen_and_keyboard(browser, server):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys

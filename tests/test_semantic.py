@@ -522,6 +522,32 @@ def test_refine_pulls_each_region_towards_its_style_region(stylizer, semantic_di
                                                                          refine=0)))
 
 
+def test_refine_reports_its_steps_and_can_be_stopped(stylizer, semantic_dir, photo):
+    """``on_progress(step, total)``: (0, N) as refinement starts, then once per step; what it raises
+    stops the work. Without refinement it is not called; the result does not depend on it."""
+    labels = (semantic_dir / "gogh_portrait_content_mask.png", semantic_dir / "gogh_portrait_style_mask.png")
+    style = semantic_dir / "gogh_portrait_style.jpg"
+    seen = []
+    with_progress = stylizer.stylize(photo, style, labels=labels, style_size=64, refine=3,
+                                     on_progress=lambda step, total: seen.append((step, total)))
+    assert seen == [(0, 3), (1, 3), (2, 3), (3, 3)]
+    assert np.array_equal(np.asarray(with_progress),
+                          np.asarray(stylizer.stylize(photo, style, labels=labels, style_size=64, refine=3)))
+    seen.clear()
+    stylizer.stylize(photo, style, labels=labels, style_size=64, on_progress=lambda *a: seen.append(a))
+    assert seen == []
+
+    class Stop(Exception):
+        pass
+
+    def stop_at_two(step, total):
+        if step == 2:
+            raise Stop
+
+    with pytest.raises(Stop):
+        stylizer.stylize(photo, style, labels=labels, style_size=64, refine=5, on_progress=stop_at_two)
+
+
 def test_refine_needs_label_matched_transfer(stylizer, photo, painting):
     with pytest.raises(ConfigError, match=r"refine works on label-matched transfer; give label maps \(labels\) or "
                                           r"auto_regions"):

@@ -271,3 +271,63 @@ def test_under_load_every_reply_is_a_200_or_a_503(model):
     codes = [code for code, _ in results]
     assert len(codes) == 64 and set(codes) <= {200, 503} and 200 in codes, codes
     assert memory < 1500, memory
+
+
+def gogh_files() -> dict:
+    sem = data_dir("semantic")
+    return {"content": ("c.jpg", (sem / "gogh_portrait_content.jpg").read_bytes()),
+            "style": ("s.jpg", (sem / "gogh_portrait_style.jpg").read_bytes()),
+            "content_labels": ("cl.png", (sem / "gogh_portrait_content_mask.png").read_bytes()),
+            "style_labels": ("sl.png", (sem / "gogh_portrait_style_mask.png").read_bytes())}
+
+
+def wait_for_job(server, job, seen=None, timeout=180):
+    deadline = time.time() + timeout
+    while job["status"] in ("queued", "running"):
+        assert time.time() < deadline, job
+        time.sleep(0.05)
+        job = httpx.get(server + f"/v1/jobs/{job['id']}").json()
+        if seen is not None:
+            seen.append(job)
+    return job
+
+
+def test_a_refine_job_reports_its_steps_and_returns_the_image(server):
+    """POST /v1/stylize/jobs: the stylize form as a job; its progress is refinement's steps, rising to done."""
+    reply = httpx.post(server + "/v1/stylize/jobs", files=gogh_files(),
+                       data={"size": "128", "style_size": "96", "refine": "20", "format": "jpeg"}, timeout=60)
+    assert reply.status_code == 202, reply.text
+    job = reply.json()
+    assert reply.headers["location"] == f"/v1/jobs/{job['id']}" and job["kind"] == "image"
+    seen: list[dict] = []
+    job = wait_for_job(server, job, seen)
+    assert job["status"] == "done" and job["steps_done"] == job["steps_total"] == 20 and job["progress"] == 1.0, job
+    progress = [s["progress"] for s in seen]
+    assert progress == sorted(progress), progress                 # never goes back
+    assert any(0 < p < 1 for p in progress), progress             # reported step by step, not just at the end
+    assert {s["steps_total"] for s in seen} <= {0, 20}
+    image = httpx.get(server + job["result"], timeout=60)
+    assert image.headers["content-type"] == "image/jpeg"
+    assert Image.open(io.BytesIO(image.content)).size == (88, 128)
+    assert DIGITAL_SOURCE_TYPE.encode() in image.content
+    assert httpx.delete(server + f"/v1/jobs/{job['id']}").json()["status"] == "deleted"
+
+
+def test_image_jobs_check_the_form_first_and_can_be_cancelled(server):
+    files = gogh_files()
+    bad = httpx.post(server + "/v1/stylize/jobs", files={k: files[k] for k in ("content", "style")},
+                     data={"refine": "3"}, timeout=60)
+    assert bad.status_code == 422 and "refine works on label-matched transfer" in bad.json()["error"]
+    bad = httpx.post(server + "/v1/stylize/jobs", files={"content": ("a.txt", b"not an image" * 30)},
+                     data={"style_id": "starry_night"}, timeout=60)
+    assert bad.status_code == 415
+    job = httpx.post(server + "/v1/stylize/jobs", files=files, data={"size": "96", "style_size": "96",
+                     "refine": "5000"}, timeout=60).json()
+    deadline = time.time() + 120
+    while httpx.get(server + f"/v1/jobs/{job['id']}").json()["steps_done"] < 1:
+        assert time.time() < deadline
+        time.sleep(0.1)
+    assert httpx.delete(server + f"/v1/jobs/{job['id']}").json()["status"] == "cancelled"
+    job = wait_for_job(server, httpx.get(server + f"/v1/jobs/{job['id']}").json(), timeout=60)
+    assert job["status"] == "cancelled" and job["result"] is None and job["steps_done"] < 5000
+

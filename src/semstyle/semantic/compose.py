@@ -15,6 +15,7 @@ Every layer is computed by the engine's one forward pass.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -71,9 +72,11 @@ def read_region_inputs(options: StylizeOptions, size: tuple[int, int]) -> Region
     return RegionInputs(base, regions, protect, label_maps)
 
 
-def stylize_regions(engine: StyleEngine, content: torch.Tensor, style: Any, options: StylizeOptions) -> Image.Image:
+def stylize_regions(engine: StyleEngine, content: torch.Tensor, style: Any, options: StylizeOptions,
+                    on_progress: Callable[[int, int], None] | None = None) -> Image.Image:
     """``content`` (1, 3, H, W), already resized; ``style`` an image, a blend, a vector,
-    or None to style only ``options.regions``. ``options`` must be validated."""
+    or None to style only ``options.regions``. ``options`` must be validated.
+    ``on_progress(step, total)``: refinement's steps (see :func:`transfer_by_labels`)."""
     if style is None and not options.regions:
         raise OptionError("style", "is needed, unless every region brings its own style")
     if style is None and options.by_labels:
@@ -90,7 +93,7 @@ def stylize_regions(engine: StyleEngine, content: torch.Tensor, style: Any, opti
     if style is not None:
         alpha = np.ones((height, width)) if inputs.base is None else feather_alpha(inputs.base, options.feather)
         if alpha.any():
-            layers.append((alpha, finish(_base_layer(engine, content, style, options, inputs))))
+            layers.append((alpha, finish(_base_layer(engine, content, style, options, inputs, on_progress))))
     for region_mask, (_, region_style, region_strength) in zip(inputs.regions, options.regions):
         alpha = feather_alpha(region_mask, options.feather)
         if alpha.any():
@@ -104,7 +107,7 @@ def stylize_regions(engine: StyleEngine, content: torch.Tensor, style: Any, opti
 
 
 def _base_layer(engine: StyleEngine, content: torch.Tensor, style: Any, options: StylizeOptions,
-                inputs: RegionInputs) -> torch.Tensor:
+                inputs: RegionInputs, on_progress: Callable[[int, int], None] | None = None) -> torch.Tensor:
     """Step 2: the base style, globally or label by label."""
     if not options.by_labels:
         vector = engine.encode_style(style, options.style_size, options.max_pixels)
@@ -117,7 +120,7 @@ def _base_layer(engine: StyleEngine, content: torch.Tensor, style: Any, options:
         content_labels, style_labels, palette = found.content_labels, found.style_labels, found.palette
     return transfer_by_labels(engine, content, content_labels, style_t, style_labels, palette,
                               strength=options.strength, region_norm=options.region_norm, refine=options.refine,
-                              border_margin=options.border_margin)
+                              border_margin=options.border_margin, on_progress=on_progress)
 
 
 def _label_indices(label_maps: tuple[np.ndarray, np.ndarray], content: torch.Tensor, style: torch.Tensor,

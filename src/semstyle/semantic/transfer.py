@@ -12,6 +12,7 @@ style's global vector, with a :class:`~semstyle.semantic.masks.SemanticWarning`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -61,11 +62,18 @@ def label_matched_tensor(engine: StyleEngine, content: torch.Tensor, content_lab
 
 def transfer_by_labels(engine: StyleEngine, content: torch.Tensor, content_labels: np.ndarray,
                        style: torch.Tensor, style_labels: np.ndarray, palette: np.ndarray, *, strength: float = 1.0,
-                       region_norm: bool = True, refine: int = 0, border_margin: int | None = None) -> torch.Tensor:
-    """Label-matched transfer of tensors with index maps, then ``refine`` L-BFGS steps."""
+                       region_norm: bool = True, refine: int = 0, border_margin: int | None = None,
+                       on_progress: Callable[[int, int], None] | None = None) -> torch.Tensor:
+    """Label-matched transfer of tensors with index maps, then ``refine`` L-BFGS steps;
+    ``on_progress(step, refine)`` is called as refinement starts (step 0) and after each step."""
     styles = label_style_vectors(engine, style, style_labels, palette)
     output = label_matched_tensor(engine, content, content_labels, styles, strength, region_norm, border_margin)
     if refine:
+        on_step = None
+        if on_progress is not None:
+            on_progress(0, refine)
+            on_step = lambda step, _loss: on_progress(step, refine)  # noqa: E731
         output = refine_regions(engine.encoder, engine.config.style_layers, output, content_labels, style,
-                                style_labels, styles.present, refine, content=content, strength=strength)
+                                style_labels, styles.present, refine, content=content, strength=strength,
+                                on_step=on_step)
     return output

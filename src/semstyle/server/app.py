@@ -4,6 +4,7 @@
   ``strength``, ``size``, ``style_size``, ``preserve_color``, ``mask`` and ``protect`` files,
   ``content_labels`` and ``style_labels`` files or ``auto_regions``, ``refine``,
   ``format`` (png, jpeg, webp) -> the image, with provenance metadata.
+* ``POST /v1/stylize/jobs``: the same form -> a job (202) whose progress counts refinement's steps.
 * ``GET /v1/styles``, ``GET /v1/styles/{id}/thumbnail``: the gallery.
 * ``POST /v1/videos`` -> a job (202); ``GET /v1/jobs/{id}`` (progress), ``GET /v1/jobs/{id}/result``,
   ``DELETE /v1/jobs/{id}`` (cancel, or delete the result). Results expire; disk use is bounded.
@@ -17,104 +18,41 @@ Retry-After). Work runs in a bounded pool of threads with a bounded queue.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import hmac
 import io
 import shutil
 import tempfile
-import threading
 import time
-from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from fastapi import FastAPI, File, Form, Request, UploadFile
+from fastapi import Depends, FastAPI, File, Form, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, PlainTextResponse, Response
 from PIL import Image
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .. import __version__
-from ..errors import ImageError, OptionError, SemstyleError
+from ..errors import SemstyleError
 from ..gallery import SAFE_ID, load_gallery
-from ..io.provenance import Provenance
-from ..io.read import load_image, read_raw_image
-from ..io.write import encode_image
 from ..pipeline.options import StylizeOptions
 from ..stylizer import Stylizer
 from ..video.options import VideoOptions
+from .forms import StylizeRequest, read_style, stylize_form
 from .jobs import Cancelled, Job, JobStore
 from .limits import UploadLimit
+from .pool import Busy, Metrics, WorkPool
+from .replies import ApiError, busy, error, from_library
 from .settings import ServerSettings
 
-FORMATS = {"png": ("PNG", "image/png"), "jpeg": ("JPEG", "image/jpeg"), "jpg": ("JPEG", "image/jpeg"),
-           "webp": ("WEBP", "image/webp")}
 THUMBNAIL_SIDE = 256
 DOCS_PAGE = Path(__file__).with_name("docs.html")
 STATIC = Path(__file__).with_name("static")
 STATIC_FILES = {"index.html": "text/html; charset=utf-8", "app.js": "text/javascript; charset=utf-8",
                 "app.css": "text/css; charset=utf-8"}
 """The browser app's files; nothing else is served from disk (no path traversal by construction)."""
-
-
-class Busy(Exception):
-    """The pool and its queue are full."""
-
-
-class WorkPool:
-    """A bounded pool of worker threads with a bounded queue: past ``workers + queue`` jobs, new
-    ones are refused at once (HTTP 503) instead of piling up until clients time out."""
-
-    def __init__(self, workers: int, queue: int):
-        self.executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="semstyle")
-        self.capacity, self.pending = workers + queue, 0
-        self.workers = workers
-        self.lock = threading.Lock()
-
-    async def run(self, func, *args):
-        with self.lock:
-            if self.pending >= self.capacity:
-                raise Busy
-            self.pending += 1
-        try:
-            return await asyncio.get_running_loop().run_in_executor(self.executor, func, *args)
-        finally:
-            with self.lock:
-                self.pending -= 1
-
-    @property
-    def queued(self) -> int:
-        return max(0, self.pending - self.workers)
-
-
-class Metrics:
-    def __init__(self):
-        self.requests: Counter = Counter()
-        self.seconds: Counter = Counter()
-
-    def observe(self, path: str, status: int, seconds: float) -> None:
-        self.requests[(path, status)] += 1
-        self.seconds[path] += seconds
-
-    def text(self, pool: WorkPool) -> str:
-        lines = ["# TYPE semstyle_requests_total counter"]
-        lines += [f'semstyle_requests_total{{path="{p}",status="{s}"}} {n}'
-                  for (p, s), n in sorted(self.requests.items())]
-        lines.append("# TYPE semstyle_request_seconds_total counter")
-        lines += [f'semstyle_request_seconds_total{{path="{p}"}} {v:.6f}' for p, v in sorted(self.seconds.items())]
-        lines += ["# TYPE semstyle_queue_length gauge", f"semstyle_queue_length {pool.queued}",
-                  "# TYPE semstyle_jobs_in_progress gauge", f"semstyle_jobs_in_progress {pool.pending - pool.queued}"]
-        return "\n".join(lines) + "\n"
-
-
-def error(status: int, message: str, headers: dict | None = None) -> JSONResponse:
-    return JSONResponse({"error": message}, status_code=status, headers=headers)
-
-
-async def _upload_image(upload: UploadFile | None) -> Image.Image | None:
-    """A mask or label map as stored (values matter), through the same guarded decoder as photos."""
-    return None if upload is None else read_raw_image(await upload.read(), what=upload.filename or "upload")
+RESULT_TYPES = {".mp4": "video/mp4", ".webm": "video/webm", ".png": "image/png", ".jpeg": "image/jpeg",
+                ".webp": "image/webp"}
 
 
 def create_app(settings: ServerSettings, stylizer: Stylizer | None = None) -> FastAPI:
@@ -123,6 +61,8 @@ def create_app(settings: ServerSettings, stylizer: Stylizer | None = None) -> Fa
     gallery = load_gallery(settings.styles_dir)
     pool, metrics = WorkPool(settings.workers, settings.queue), Metrics()
     max_bytes = int(settings.max_upload_mb * 1024 * 1024)
+    model_name = str(stylizer.model_path.name)
+    read_stylize_form = stylize_form(gallery, stylizer)
     jobs_root = Path(settings.jobs_dir) if settings.jobs_dir else Path(tempfile.mkdtemp(prefix="semstyle-jobs-"))
     jobs = JobStore(jobs_root, settings.video_queue, settings.keep_results_s,
                     int(settings.max_results_mb * 1024 * 1024))
@@ -158,23 +98,19 @@ def create_app(settings: ServerSettings, stylizer: Stylizer | None = None) -> Fa
         where = ".".join(str(p) for p in first.get("loc", ())[1:]) or "request"
         return error(422, f"{where}: {first.get('msg', 'invalid')}")
 
+    @app.exception_handler(ApiError)
+    async def api_error(request: Request, exc: ApiError):
+        return error(exc.status, exc.message, exc.headers)
+
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException):
         if exc.status_code == 404:
             return error(404, f"no such path: {request.url.path}")
         return error(exc.status_code, str(exc.detail), getattr(exc, "headers", None))
 
-    def style_problem(style: UploadFile | None, style_id: str | None) -> JSONResponse | None:
-        """The error reply when the request names no style, two, or one the gallery lacks."""
-        if (style is None) == (style_id is None):
-            return error(422, "give one of style (a file) or style_id (from /v1/styles)")
-        if style_id is not None and (not SAFE_ID.match(style_id) or style_id not in gallery):
-            return error(404, f"no style {style_id!r} in the gallery")
-        return None
-
     @app.get("/healthz")
     async def healthz():
-        return {"status": "ok", "version": __version__, "queue": pool.queued, "model": str(stylizer.model_path.name)}
+        return {"status": "ok", "version": __version__, "queue": pool.queued, "model": model_name}
 
     @app.get("/metrics", response_class=PlainTextResponse)
     async def get_metrics():
@@ -211,43 +147,35 @@ def create_app(settings: ServerSettings, stylizer: Stylizer | None = None) -> Fa
         return Response(buffer.getvalue(), media_type="image/jpeg", headers={"Cache-Control": "max-age=86400"})
 
     @app.post("/v1/stylize")
-    async def stylize(content: UploadFile = File(...), style: UploadFile | None = File(None),
-                      style_id: str | None = Form(None), strength: float = Form(1.0), size: int | None = Form(None),
-                      style_size: int = Form(512), preserve_color: bool = Form(False),
-                      mask: UploadFile | None = File(None), protect: UploadFile | None = File(None),
-                      content_labels: UploadFile | None = File(None), style_labels: UploadFile | None = File(None),
-                      auto_regions: int | None = Form(None), refine: int = Form(0), format: str = Form("png")):
-        if format.lower() not in FORMATS:
-            return error(422, f"format must be one of png, jpeg, webp, got {format!r}")
-        refused = style_problem(style, style_id)
-        if refused:
-            return refused
+    async def stylize(request: StylizeRequest = Depends(read_stylize_form)):
         try:
-            content_img = load_image(await content.read(), min_size=32)
-            style_img = gallery[style_id].path if style_id else load_image(await style.read(), min_size=32)
-            if (content_labels is None) != (style_labels is None):
-                return error(422, "content_labels and style_labels go together; give both")
-            labels = (await _upload_image(content_labels), await _upload_image(style_labels)) if content_labels \
-                else None
-            options = StylizeOptions(strength=strength, size=size, style_size=style_size,
-                                     preserve_colors=preserve_color, mask=await _upload_image(mask),
-                                     protect=(await _upload_image(protect),) if protect else (), labels=labels,
-                                     auto_regions=auto_regions, refine=refine,
-                                     device=stylizer.options.device, precision=stylizer.options.precision).validate()
-            result = await pool.run(stylizer.stylize, content_img, style_img, options)
+            result = await pool.run(stylizer.stylize, request.content, request.style, request.options)
         except Busy:
-            return error(503, "busy: every worker and queue place is taken; try again shortly",
-                         {"Retry-After": "2"})
-        except OptionError as exc:
-            return error(422, str(exc))
-        except ImageError as exc:
-            return error(415 if "not an image" in str(exc) else 400, str(exc))
+            raise busy() from None
         except SemstyleError as exc:
-            return error(400, str(exc))
-        names = [style_id] if style_id else [style.filename or "uploaded style"]
-        provenance = Provenance(styles=names, model=str(stylizer.model_path.name))
-        pil_format, media = FORMATS[format.lower()]
-        return Response(encode_image(result, pil_format, provenance), media_type=media)
+            raise from_library(exc) from None
+        return Response(request.encode(result, model_name), media_type=request.media_type)
+
+    @app.post("/v1/stylize/jobs", status_code=202)
+    async def stylize_job(request: StylizeRequest = Depends(read_stylize_form)):
+        """The same form as ``/v1/stylize``, as a job: for long work (``refine``), whose progress
+        ``GET /v1/jobs/{id}`` reports step by step; the image is at ``GET /v1/jobs/{id}/result``."""
+        if not pool.reserve():
+            raise busy()
+        job = jobs.reserve(kind="image")
+
+        def work(job: Job) -> Path:
+            def progress(step: int, total: int) -> None:
+                job.done, job.total = step, total
+                if job.cancel.is_set():
+                    raise Cancelled
+            result = stylizer.stylize(request.content, request.style, request.options, on_progress=progress)
+            output = job.folder / f"result.{request.format}"
+            output.write_bytes(request.encode(result, model_name))
+            return output
+
+        pool.submit(jobs.run, job, work)
+        return JSONResponse(job.describe(), status_code=202, headers={"Location": f"/v1/jobs/{job.id}"})
 
     @app.post("/v1/videos", status_code=202)
     async def submit_video(video: UploadFile = File(...), style: UploadFile | None = File(None),
@@ -256,22 +184,17 @@ def create_app(settings: ServerSettings, stylizer: Stylizer | None = None) -> Fa
                            smooth_stats: float = Form(0.9), flow_blend: float = Form(0.6), audio: bool = Form(True),
                            format: str = Form("mp4")):
         if format.lower() not in ("mp4", "webm"):
-            return error(422, f"format must be mp4 or webm, got {format!r}")
-        refused = style_problem(style, style_id)
-        if refused:
-            return refused
+            raise ApiError(422, f"format must be mp4 or webm, got {format!r}")
+        style_img = await read_style(style, style_id, gallery)
         try:
             options = StylizeOptions(strength=strength, size=size, preserve_colors=preserve_color,
                                      device=stylizer.options.device, precision=stylizer.options.precision).validate()
             video_options = VideoOptions(smooth_stats=smooth_stats, flow_blend=flow_blend, audio=audio).validate()
-            style_img = gallery[style_id].path if style_id else load_image(await style.read(), min_size=32)
-        except OptionError as exc:
-            return error(422, str(exc))
-        except ImageError as exc:
-            return error(415 if "not an image" in str(exc) else 400, str(exc))
+        except SemstyleError as exc:
+            raise from_library(exc) from None
         job = jobs.reserve()
         if job is None:
-            return error(503, "busy: the video queue is full; try again later", {"Retry-After": "30"})
+            raise busy("the video queue is full", retry_s=30)
         source = job.folder / ("input" + Path(video.filename or "").suffix.lower()[:8])
         source.write_bytes(await video.read())
 
@@ -300,8 +223,8 @@ def create_app(settings: ServerSettings, stylizer: Stylizer | None = None) -> Fa
             return error(404, f"no job {job_id!r} (unknown, or expired)")
         if job.status != "done":
             return error(409, f"job {job_id} is {job.status}; its result is not ready")
-        media = "video/mp4" if job.result.suffix == ".mp4" else "video/webm"
-        return FileResponse(job.result, media_type=media, filename=f"stylized{job.result.suffix}")
+        return FileResponse(job.result, media_type=RESULT_TYPES[job.result.suffix],
+                            filename=f"stylized{job.result.suffix}")
 
     @app.delete("/v1/jobs/{job_id}")
     async def cancel_job(job_id: str):

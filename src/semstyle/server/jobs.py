@@ -1,8 +1,10 @@
-"""Video jobs: long work that outlives the request that started it.
+"""Jobs: long work that outlives the request that started it.
 
-A job is queued, runs in the jobs' own worker thread, reports progress, can be cancelled, and
-keeps its result until it expires. Disk use is bounded: finished results past their time, or
-beyond the total size allowed, are deleted oldest first. A client that disconnects loses nothing.
+A job is queued, runs, reports progress, can be cancelled, and keeps its result until it expires.
+Video jobs run in the jobs' own worker thread, behind a bounded queue; image jobs (a stylization
+with ``refine``) run in the server's worker pool, which bounds them. Disk use is bounded: finished
+results past their time, or beyond the total size allowed, are deleted oldest first. A client that
+disconnects loses nothing.
 """
 
 from __future__ import annotations
@@ -23,10 +25,15 @@ class Cancelled(Exception):
     """Raised inside a running job's progress callback after DELETE; the video writer removes its file."""
 
 
+UNITS = {"video": "frames", "image": "steps"}
+"""What a job's progress counts: a video's frames, an image's refinement steps."""
+
+
 @dataclass
 class Job:
     id: str
     folder: Path
+    kind: str = "video"             # video | image
     status: str = "queued"          # queued | running | done | failed | cancelled
     done: int = 0
     total: int = 0
@@ -38,8 +45,9 @@ class Job:
 
     def describe(self) -> dict:
         progress = self.done / self.total if self.total else (1.0 if self.status == "done" else 0.0)
-        return {"id": self.id, "status": self.status, "frames_done": self.done, "frames_total": self.total,
-                "progress": round(progress, 4), "error": self.error,
+        unit = UNITS[self.kind]
+        return {"id": self.id, "kind": self.kind, "status": self.status, f"{unit}_done": self.done,
+                f"{unit}_total": self.total, "progress": round(progress, 4), "error": self.error,
                 "result": f"/v1/jobs/{self.id}/result" if self.status == "done" else None}
 
 
@@ -54,26 +62,28 @@ class JobStore:
         self.lock = threading.Lock()
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="semstyle-video")
 
-    def waiting(self) -> int:
-        return sum(job.status in ("queued", "running") for job in self.jobs.values())
+    def waiting(self, kind: str = "video") -> int:
+        return sum(job.status in ("queued", "running") and job.kind == kind for job in list(self.jobs.values()))
 
-    def reserve(self) -> Job | None:
-        """A new queued job with its own folder (for the upload), or None when the queue is full."""
+    def reserve(self, kind: str = "video") -> Job | None:
+        """A new queued job with its own folder (for the upload or the result), or None when the
+        video queue is full (image jobs are bounded by the worker pool that runs them)."""
         self.cleanup()
         with self.lock:
-            if self.waiting() >= self.queue + 1:
+            if kind == "video" and self.waiting(kind) >= self.queue + 1:
                 return None
             job_id = secrets.token_urlsafe(12)
             folder = self.root / job_id
             folder.mkdir()
-            job = self.jobs[job_id] = Job(job_id, folder)
+            job = self.jobs[job_id] = Job(job_id, folder, kind)
         return job
 
     def start(self, job: Job, work: Callable[[Job], Path]) -> None:
-        """Run ``work(job) -> result path`` when the worker is free."""
-        self.executor.submit(self._run, job, work)
+        """Run ``work(job) -> result path`` when the video worker is free."""
+        self.executor.submit(self.run, job, work)
 
-    def _run(self, job: Job, work: Callable[[Job], Path]) -> None:
+    def run(self, job: Job, work: Callable[[Job], Path]) -> None:
+        """Run ``work(job)`` here and now, keeping the job's status (for a worker thread of one's own)."""
         if job.cancel.is_set():
             job.status = "cancelled"
             return

@@ -62,6 +62,7 @@ function setPhoto(file) {
     const canvas = $("brush-canvas");
     canvas.width = $("preview").naturalWidth;
     canvas.height = $("preview").naturalHeight;
+    for (const box of [$("canvas-box"), $("compare")]) box.style.setProperty("--aspect", canvas.width / canvas.height);
     clearBrush();
   };
   $("preview").src = url;
@@ -132,6 +133,7 @@ function maskBlob() {
 
 // -- stylize ------------------------------------------------------------------
 $("strength").addEventListener("input", () => { $("strength-value").value = Number($("strength").value).toFixed(2); });
+$("refine").addEventListener("input", () => { $("refine-value").value = $("refine").value; });
 
 function ready() {
   $("go").disabled = !(state.photo && (state.styleId || state.styleFile));
@@ -176,16 +178,16 @@ $("go").addEventListener("click", async () => {
   const mode = brushMode();
   const regions = regionFields(form);
   if (regions.problem) { say("status", regions.problem, true); return; }
+  const refine = Number($("refine").value);
+  if (refine) form.append("refine", String(refine));
   state.lastRequest = { mask: painted && mode === "mask", protect: painted && mode === "protect",
-                        labels: regions.labels, autoRegions: regions.autoRegions };
+                        labels: regions.labels, autoRegions: regions.autoRegions, refine };
   if (painted && mode !== "off") form.append(mode, await maskBlob(), "mask.png");
   $("go").disabled = true;
   say("status", "Stylizing…");
   const started = performance.now();
   try {
-    const reply = await fetch("/v1/stylize", { method: "POST", body: form });
-    if (!reply.ok) throw new Error((await reply.json()).error || reply.statusText);
-    const blob = await reply.blob();
+    const blob = refine ? await stylizeAsJob(form) : await stylizeAtOnce(form);
     if (state.result) URL.revokeObjectURL(state.result);
     state.result = URL.createObjectURL(blob);
     $("after").src = state.result;
@@ -197,9 +199,52 @@ $("go").addEventListener("click", async () => {
   } catch (err) {
     say("status", String(err.message || err), true);
   } finally {
+    $("progress-row").hidden = true;
     ready();
   }
 });
+
+async function replyError(reply) {
+  try { return new Error((await reply.json()).error || reply.statusText); } catch { return new Error(reply.statusText); }
+}
+
+async function stylizeAtOnce(form) {
+  const reply = await fetch("/v1/stylize", { method: "POST", body: form });
+  if (!reply.ok) throw await replyError(reply);
+  return reply.blob();
+}
+
+async function stylizeAsJob(form) {
+  // long work (refine): a job on the server; its progress counts refinement's steps
+  const reply = await fetch("/v1/stylize/jobs", { method: "POST", body: form });
+  if (!reply.ok) throw await replyError(reply);
+  let job = await reply.json();
+  const bar = $("progress");
+  bar.value = 0;
+  $("progress-row").hidden = false;
+  $("status").scrollIntoView({ block: "nearest" });
+  $("cancel").onclick = () => fetch(`/v1/jobs/${job.id}`, { method: "DELETE" });
+  state.progressSeen = [];
+  while (job.status === "queued" || job.status === "running") {
+    await new Promise((r) => setTimeout(r, 250));
+    const polled = await fetch(`/v1/jobs/${job.id}`);
+    if (!polled.ok) throw await replyError(polled);
+    job = await polled.json();
+    bar.value = job.progress;
+    state.progressSeen.push(job.progress);
+    if (job.status === "queued") say("status", "Waiting for a free worker…");
+    else if (job.status === "running") {
+      say("status", job.steps_total ? `Refining: step ${job.steps_done} of ${job.steps_total}`
+                                    : "Stylizing, then refining…");
+    }
+  }
+  if (job.status !== "done") throw new Error(job.status === "cancelled" ? "Cancelled." : job.error || job.status);
+  const result = await fetch(job.result);
+  if (!result.ok) throw await replyError(result);
+  const blob = await result.blob();
+  fetch(`/v1/jobs/${job.id}`, { method: "DELETE" });  // the server need not keep it: the page has it
+  return blob;
+}
 
 $("split").addEventListener("input", () => {
   $("after-clip").style.clipPath = `inset(0 0 0 ${$("split").value}%)`;
