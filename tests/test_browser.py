@@ -37,7 +37,9 @@ def browser(tmp_path_factory):
     options.binary_location = CHROMIUM
     for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--no-first-run", f"--user-data-dir={tmp_path_factory.mktemp('chromium')}"):
+                 "--no-first-run", f"--user-data-dir={tmp_path_factory.mktemp('chromium')}",
+                 # a made-up camera (a moving test pattern), allowed without asking: the Live tab's input
+                 "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"):
         options.add_argument(flag)
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
     driver.set_window_size(1280, 900)
@@ -79,13 +81,15 @@ def test_stylize_a_photo_with_a_gallery_painting_and_the_brush(browser, server, 
     browser.find_element(By.ID, "go").click()
     wait_for(lambda: browser.execute_script(
         "const a = document.getElementById('after'); return a.complete && a.naturalWidth > 0"), message="the result")
-    assert browser.execute_script("return window.semstyle.lastRequest") == {"mask": False, "protect": True}
+    assert browser.execute_script("return window.semstyle.lastRequest") == {
+        "mask": False, "protect": True, "labels": False, "autoRegions": 0, "refine": 0}
     assert browser.find_element(By.ID, "status").text.startswith("Done in")
     download = browser.find_element(By.ID, "download")
     assert download.is_displayed() and download.get_attribute("href").startswith("blob:")
     size = browser.execute_script("const a = document.getElementById('after');"
                                   "return [a.naturalWidth, a.naturalHeight]")
     assert size == [90, 60]
+    browser.execute_script("window.scrollTo(0, 0)")
     browser.save_screenshot(str(SCREENSHOTS / "desktop.png"))
     # the screenshot shows the change: left of the split the photo, right of it the stylized image
     import io
@@ -93,6 +97,7 @@ def test_stylize_a_photo_with_a_gallery_painting_and_the_brush(browser, server, 
     import numpy as np
     from PIL import Image
 
+    browser.execute_script("window.scrollTo(0, 0)")   # the controls are taller than the window
     shot = np.asarray(Image.open(io.BytesIO(browser.find_element(By.ID, "compare").screenshot_as_png)).convert("RGB"))
     height, width = shot.shape[:2]
     before = shot[: height - 30, : width // 2 - 4].astype(int)   # the bottom strip is the split slider
@@ -208,6 +213,50 @@ def test_refine_shows_its_progress_then_the_result(browser, server):
                                   "return [a.naturalWidth, a.naturalHeight]")
     assert size == [176, 256]
     assert image_difference(browser, "before", "after") > 10
+
+
+def test_live_tab_streams_the_camera_stylized(browser, server):
+    """Chromium's fake camera -> WebSocket -> stylized frames back in the page, with the fps shown."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    open_page(browser, server)
+    browser.find_element(By.CSS_SELECTOR, "#gallery button[data-id=the_scream]").click()
+    browser.find_element(By.ID, "tab-live").click()
+    assert browser.find_element(By.ID, "panel-live").is_displayed()
+    Select(browser.find_element(By.ID, "live-size")).select_by_value("256")
+    toggle = browser.find_element(By.ID, "live-toggle")
+    toggle.click()
+    wait_for(lambda: float(browser.find_element(By.ID, "live-fps").text) > 0, timeout=90, message="frames per second")
+    assert toggle.get_attribute("aria-pressed") == "true"
+    frames = browser.execute_script("return window.semstyle.live.frames")
+    wait_for(lambda: browser.execute_script("return window.semstyle.live.frames") >= frames + 2, timeout=60,
+             message="more frames")
+    size = browser.execute_script("const o = document.getElementById('live-output');"
+                                  "return [o.naturalWidth, o.naturalHeight]")
+    assert size == [256, 192]   # the fake camera's 640x480, capped at 256
+    contrast, change = browser.execute_script("""
+        const pixels = (source) => {
+          const c = document.createElement('canvas'); c.width = 64; c.height = 48;
+          const g = c.getContext('2d'); g.drawImage(source, 0, 0, 64, 48); return g.getImageData(0, 0, 64, 48).data;
+        };
+        const out = pixels(document.getElementById('live-output'));
+        const cam = pixels(document.getElementById('live-camera'));
+        let low = 255, high = 0, diff = 0;
+        for (let i = 0; i < out.length; i += 4) {
+          const v = (out[i] + out[i + 1] + out[i + 2]) / 3;
+          low = Math.min(low, v); high = Math.max(high, v);
+          for (let j = 0; j < 3; j++) diff += Math.abs(out[i + j] - cam[i + j]);
+        }
+        return [high - low, diff / (64 * 48 * 3)];""")
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    browser.save_screenshot(str(SCREENSHOTS / "live.png"))
+    assert contrast > 20, contrast   # a picture, not a blank frame
+    assert change > 20, change       # and not the camera's picture sent back
+    toggle.click()
+    assert toggle.get_attribute("aria-pressed") == "false" and toggle.text == "Start the camera"
+    assert browser.execute_script("return window.semstyle.live.socket === null && window.semstyle.live.stream === null")
+    assert browser.find_element(By.ID, "live-status").text == "Stopped."
 
 
 def test_phone_sized_screen_and_keyboard(browser, server):

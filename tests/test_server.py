@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
+import json
 import socket
 import subprocess
 import sys
@@ -331,3 +333,137 @@ def test_image_jobs_check_the_form_first_and_can_be_cancelled(server):
     job = wait_for_job(server, httpx.get(server + f"/v1/jobs/{job['id']}").json(), timeout=60)
     assert job["status"] == "cancelled" and job["result"] is None and job["steps_done"] < 5000
 
+
+# -- the live WebSocket ------------------------------------------------------------------------------
+
+def carphone_jpegs(count: int) -> list[tuple[np.ndarray, bytes]]:
+    from semstyle.video.container import VideoReader
+
+    frames = []
+    with VideoReader(data_dir("video") / "carphone.mp4") as reader:
+        for _, frame in zip(range(count), reader):
+            buffer = io.BytesIO()
+            Image.fromarray(frame.rgb).save(buffer, format="JPEG", quality=90)
+            frames.append((frame.rgb, buffer.getvalue()))
+    return frames
+
+
+def live_socket(server, first: dict | str | bytes | None = None, **options):
+    import websocket
+
+    ws = websocket.create_connection(server.replace("http://", "ws://") + "/v1/live", timeout=60, **options)
+    if isinstance(first, bytes):
+        ws.send_binary(first)
+    elif first is not None:
+        ws.send(first if isinstance(first, str) else json.dumps(first))
+    return ws
+
+
+def closed_with_error(ws) -> tuple[str, int]:
+    """The JSON error message the server sends, then its close code."""
+    import websocket
+
+    message = json.loads(ws.recv())
+    opcode, data = ws.recv_data(control_frame=True)
+    assert opcode == websocket.ABNF.OPCODE_CLOSE
+    ws.close()
+    return message["error"], int.from_bytes(data[:2], "big")
+
+
+def test_live_websocket_stylizes_each_frame(server):
+    ws = live_socket(server, {"style_id": "starry_night", "strength": 1.0, "size": 128})
+    try:
+        assert json.loads(ws.recv()) == {"ready": True, "style_id": "starry_night", "size": 128}
+        for rgb, data in carphone_jpegs(4):
+            ws.send_binary(data)
+            reply = ws.recv()
+            assert isinstance(reply, bytes)
+            image = Image.open(io.BytesIO(reply))
+            assert image.format == "JPEG" and image.size == (128, 105)
+            small = np.asarray(Image.fromarray(rgb).resize(image.size, Image.LANCZOS)).astype(int)
+            assert np.abs(np.asarray(image.convert("RGB")).astype(int) - small).mean() > 20   # stylized
+    finally:
+        ws.close()
+
+
+def test_live_drops_frames_it_cannot_keep_up_with(server):
+    """Twenty frames at once: only the newest waiting frame is stylized each time, so fewer come back,
+    promptly, and the session goes on answering."""
+    import websocket
+
+    ws = live_socket(server, {"style_id": "the_scream", "size": 176})
+    try:
+        assert json.loads(ws.recv())["ready"]
+        frames = carphone_jpegs(20)
+        for _, data in frames:
+            ws.send_binary(data)
+        replies = []
+        ws.settimeout(3)
+        with contextlib.suppress(websocket.WebSocketTimeoutException):
+            while True:
+                replies.append(ws.recv())
+        assert 1 <= len(replies) < 20, len(replies)
+        assert all(Image.open(io.BytesIO(r)).size == (176, 144) for r in replies)
+        ws.settimeout(60)
+        ws.send_binary(frames[0][1])
+        assert Image.open(io.BytesIO(ws.recv())).size == (176, 144)
+    finally:
+        ws.close()
+
+
+@pytest.mark.parametrize("first,needle", [
+    (b"\xff\xd8 a frame before the settings", "first message must be JSON text"),
+    ("{not json", "not JSON"),
+    ("[1, 2]", "JSON object"),
+    ({"style_id": "../../etc/passwd"}, "no style"),
+    ({"style_id": "starry_night", "strength": 2}, "strength must be between 0 and 1"),
+    ({"style_id": "starry_night", "strength": "strong"}, "strength must be a number"),
+    ({"style_id": "starry_night", "size": 100000}, "size must be a whole number"),
+    ({"style_id": "starry_night", "colour": True}, "unknown field 'colour'"),
+])
+def test_live_bad_first_message_is_a_json_error_then_close(server, first, needle):
+    message, code = closed_with_error(live_socket(server, first))
+    assert needle in message and code == 1008
+
+
+def test_live_bad_frames_and_cross_origin(server):
+    ws = live_socket(server, {"style_id": "starry_night", "size": 96})
+    assert json.loads(ws.recv())["ready"]
+    ws.send_binary(b"this is not a JPEG" * 10)
+    message, code = closed_with_error(ws)
+    assert "bad frame" in message and "not an image" in message and code == 1003
+    ws = live_socket(server, {"style_id": "starry_night", "size": 96})
+    assert json.loads(ws.recv())["ready"]
+    ws.send("more settings")
+    message, code = closed_with_error(ws)
+    assert "binary" in message and code == 1003
+    ws = live_socket(server, {"style_id": "starry_night", "size": 96})
+    assert json.loads(ws.recv())["ready"]
+    ws.send_binary(b"\x00" * (3 * 1024 * 1024))   # over the server's 2 MB upload limit
+    message, code = closed_with_error(ws)
+    assert "over the limit" in message and code == 1009
+    message, code = closed_with_error(live_socket(server, {"style_id": "starry_night"},
+                                                  origin="http://elsewhere.example"))
+    assert "cross-origin" in message and code == 1008
+
+
+def test_live_sessions_hold_a_worker_slot(server):
+    """One worker and one queue place: two sessions fit, a third is refused as busy; closing frees them."""
+    first = live_socket(server, {"style_id": "starry_night", "size": 96})
+    second = live_socket(server, {"style_id": "starry_night", "size": 96})
+    try:
+        assert json.loads(first.recv())["ready"] and json.loads(second.recv())["ready"]
+        assert "semstyle_live_sessions 2" in httpx.get(server + "/metrics").text
+        message, code = closed_with_error(live_socket(server, {"style_id": "starry_night"}))
+        assert message.startswith("busy") and code == 1013
+        assert httpx.post(server + "/v1/stylize", files={"content": ("a.png", png_bytes())},
+                          data={"style_id": "starry_night"}, timeout=60).status_code == 503
+    finally:
+        first.close()
+        second.close()
+    deadline = time.time() + 30
+    while "semstyle_jobs_in_progress 0" not in httpx.get(server + "/metrics").text:
+        assert time.time() < deadline, "the live sessions kept their slots"
+        time.sleep(0.2)
+    assert httpx.post(server + "/v1/stylize", files={"content": ("a.png", png_bytes())},
+                      data={"style_id": "starry_night"}, timeout=60).status_code == 200

@@ -8,6 +8,7 @@
 * ``GET /v1/styles``, ``GET /v1/styles/{id}/thumbnail``: the gallery.
 * ``POST /v1/videos`` -> a job (202); ``GET /v1/jobs/{id}`` (progress), ``GET /v1/jobs/{id}/result``,
   ``DELETE /v1/jobs/{id}`` (cancel, or delete the result). Results expire; disk use is bounded.
+* ``WS /v1/live``: camera frames in, stylized frames out (:mod:`semstyle.server.live`).
 * ``GET /healthz``, ``GET /metrics`` (requests, latencies, queue length), ``GET /openapi.json``,
   ``GET /docs`` (a page of our own: no CDN).
 
@@ -26,7 +27,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from fastapi import Depends, FastAPI, File, Form, Request, UploadFile
+from fastapi import Depends, FastAPI, File, Form, Request, UploadFile, WebSocket
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, PlainTextResponse, Response
 from PIL import Image
@@ -41,6 +42,7 @@ from ..video.options import VideoOptions
 from .forms import StylizeRequest, read_style, stylize_form
 from .jobs import Cancelled, Job, JobStore
 from .limits import UploadLimit
+from .live import LiveSessions
 from .pool import Busy, Metrics, WorkPool
 from .replies import ApiError, busy, error, from_library
 from .settings import ServerSettings
@@ -61,6 +63,7 @@ def create_app(settings: ServerSettings, stylizer: Stylizer | None = None) -> Fa
     gallery = load_gallery(settings.styles_dir)
     pool, metrics = WorkPool(settings.workers, settings.queue), Metrics()
     max_bytes = int(settings.max_upload_mb * 1024 * 1024)
+    live = LiveSessions(stylizer, gallery, pool, settings.token, max_bytes)
     model_name = str(stylizer.model_path.name)
     read_stylize_form = stylize_form(gallery, stylizer)
     jobs_root = Path(settings.jobs_dir) if settings.jobs_dir else Path(tempfile.mkdtemp(prefix="semstyle-jobs-"))
@@ -114,7 +117,7 @@ def create_app(settings: ServerSettings, stylizer: Stylizer | None = None) -> Fa
 
     @app.get("/metrics", response_class=PlainTextResponse)
     async def get_metrics():
-        return metrics.text(pool)
+        return metrics.text(pool, live.active)
 
     @app.get("/", response_class=HTMLResponse)
     async def index():
@@ -231,5 +234,9 @@ def create_app(settings: ServerSettings, stylizer: Stylizer | None = None) -> Fa
         job = jobs.delete(job_id)
         return {"id": job_id, "status": "cancelled" if job and job.status != "done" else "deleted"} if job \
             else error(404, f"no job {job_id!r} (unknown, or expired)")
+
+    @app.websocket("/v1/live")
+    async def live_socket(websocket: WebSocket):
+        await live(websocket)
 
     return app

@@ -13,6 +13,7 @@ for (const tab of document.querySelectorAll("[role=tab]")) {
       other.setAttribute("aria-selected", String(selected));
       $(other.getAttribute("aria-controls")).hidden = !selected;
     }
+    if (tab.id !== "tab-live" && live.socket) stopLive("Stopped: the camera is off while another tab is open.");
   });
 }
 
@@ -279,5 +280,102 @@ $("go-video").addEventListener("click", async () => {
     ready();
   }
 });
+
+// -- live: camera frames over a WebSocket, stylized frames back ----------------
+const live = { socket: null, stream: null, inFlight: false, shown: [], timer: null, canvas: null, frames: 0 };
+state.live = live;
+
+$("live-toggle").addEventListener("click", () => (live.socket ? stopLive("Stopped.") : startLive()));
+
+async function startLive() {
+  if (!state.styleId) {
+    say("live-status", "Live uses a painting from the gallery: pick one on the Photo tab.", true);
+    return;
+  }
+  if (!(navigator.mediaDevices && navigator.mediaDevices.getUserMedia)) {
+    say("live-status", "This browser gives this page no camera (it needs https, or this machine).", true);
+    return;
+  }
+  say("live-status", "Asking for the camera…");
+  try {
+    live.stream = await navigator.mediaDevices.getUserMedia({ video: { width: { ideal: 640 } }, audio: false });
+  } catch (err) {
+    say("live-status", `No camera: ${err.message || err.name}`, true);
+    return;
+  }
+  $("live-camera").srcObject = live.stream;
+  const scheme = location.protocol === "https:" ? "wss" : "ws";
+  const socket = new WebSocket(`${scheme}://${location.host}/v1/live`);
+  socket.binaryType = "blob";
+  live.socket = socket;
+  live.inFlight = false;
+  live.shown = [];
+  live.frames = 0;
+  $("live-toggle").textContent = "Stop";
+  $("live-toggle").setAttribute("aria-pressed", "true");
+  socket.onopen = () => socket.send(JSON.stringify({
+    style_id: state.styleId, strength: Number($("strength").value), size: Number($("live-size").value),
+    preserve_color: $("preserve").checked,
+  }));
+  socket.onmessage = (event) => {
+    if (typeof event.data === "string") {
+      const message = JSON.parse(event.data);
+      if (message.error) stopLive(message.error, true);
+      else if (message.ready) { say("live-status", "Live."); sendFrame(); }
+      return;
+    }
+    const img = $("live-output");
+    const previous = img.src;
+    img.src = URL.createObjectURL(event.data);
+    if (previous.startsWith("blob:")) URL.revokeObjectURL(previous);
+    live.frames += 1;
+    live.shown.push(performance.now());
+    live.inFlight = false;
+    sendFrame();
+  };
+  socket.onclose = (event) => {
+    if (live.socket === socket) stopLive(event.code === 1000 ? "Stopped." : `Disconnected (${event.code}).`, true);
+  };
+  live.timer = setInterval(showFps, 500);
+}
+
+function sendFrame() {
+  // the newest camera picture as a JPEG; at most one frame in flight
+  const socket = live.socket, video = $("live-camera");
+  if (!socket || socket.readyState !== WebSocket.OPEN || live.inFlight) return;
+  if (!video.videoWidth) { setTimeout(sendFrame, 50); return; }
+  const side = Number($("live-size").value);
+  const scale = Math.min(1, side / Math.max(video.videoWidth, video.videoHeight));
+  live.canvas = live.canvas || document.createElement("canvas");
+  live.canvas.width = Math.round(video.videoWidth * scale);
+  live.canvas.height = Math.round(video.videoHeight * scale);
+  live.canvas.getContext("2d").drawImage(video, 0, 0, live.canvas.width, live.canvas.height);
+  live.inFlight = true;
+  live.canvas.toBlob((blob) => {
+    if (blob && live.socket === socket && socket.readyState === WebSocket.OPEN) socket.send(blob);
+    else live.inFlight = false;
+  }, "image/jpeg", 0.85);
+}
+
+function showFps() {
+  // frames shown over the last three seconds
+  const now = performance.now();
+  live.shown = live.shown.filter((t) => now - t < 3000);
+  const span = live.shown.length > 1 ? (now - live.shown[0]) / 1000 : 0;
+  $("live-fps").value = (span > 0 ? (live.shown.length - 1) / span : 0).toFixed(1);
+}
+
+function stopLive(message, isError = false) {
+  const socket = live.socket;
+  live.socket = null;
+  if (socket && socket.readyState <= WebSocket.OPEN) socket.close(1000);
+  if (live.stream) for (const track of live.stream.getTracks()) track.stop();
+  live.stream = null;
+  $("live-camera").srcObject = null;
+  clearInterval(live.timer);
+  $("live-toggle").textContent = "Start the camera";
+  $("live-toggle").setAttribute("aria-pressed", "false");
+  say("live-status", message, isError);
+}
 
 loadGallery();
