@@ -228,7 +228,7 @@ def test_live_tab_streams_the_camera_stylized(browser, server):
     toggle = browser.find_element(By.ID, "live-toggle")
     toggle.click()
     wait_for(lambda: float(browser.find_element(By.ID, "live-fps").text) > 0, timeout=90, message="frames per second")
-    assert toggle.get_attribute("aria-pressed") == "true"
+    assert toggle.text == "Stop"
     frames = browser.execute_script("return window.semstyle.live.frames")
     wait_for(lambda: browser.execute_script("return window.semstyle.live.frames") >= frames + 2, timeout=60,
              message="more frames")
@@ -254,30 +254,57 @@ def test_live_tab_streams_the_camera_stylized(browser, server):
     assert contrast > 20, contrast   # a picture, not a blank frame
     assert change > 20, change       # and not the camera's picture sent back
     toggle.click()
-    assert toggle.get_attribute("aria-pressed") == "false" and toggle.text == "Start the camera"
+    assert toggle.text == "Start the camera"
     assert browser.execute_script("return window.semstyle.live.socket === null && window.semstyle.live.stream === null")
     assert browser.find_element(By.ID, "live-status").text == "Stopped."
 
 
 def test_phone_sized_screen_and_keyboard(browser, server):
+    """390 px wide: one column, no sideways scrolling, on every tab; every control reached with Tab
+    (the gallery is one tab stop, its paintings chosen with the arrow keys), tabs opened with the keyboard."""
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
 
     browser.set_window_size(390, 844)
     try:
-        browser.get(server + "/")
-        wait_for(lambda: len(browser.find_elements(By.CSS_SELECTOR, "#gallery button")) >= 26, message="the gallery")
-        width = browser.execute_script("return document.documentElement.scrollWidth")
-        assert width <= 390  # one column, no sideways scrolling
+        open_page(browser, server)
+        assert browser.execute_script("return document.documentElement.scrollWidth") <= 390
         body = browser.find_element(By.TAG_NAME, "body")
-        reached = set()
-        for _ in range(12):
+        reached = []
+        for _ in range(30):
             body.send_keys(Keys.TAB)
-            reached.add(browser.execute_script("return document.activeElement.id || document.activeElement.tagName"))
-        assert {"tab-photo", "tab-video", "drop"} <= reached
-        browser.find_element(By.ID, "tab-video").send_keys(Keys.ENTER)
-        assert browser.find_element(By.ID, "panel-video").is_displayed()
+            reached.append(browser.execute_script(
+                "const a = document.activeElement; return a.id || a.dataset.id || a.name || a.tagName"))
+        for control in ("tab-photo", "tab-video", "tab-live", "drop", "photo", "starry_night", "own-style",
+                        "strength", "preserve", "size", "brush", "clear-brush", "content-labels", "style-labels",
+                        "auto-regions", "refine"):   # (Stylize waits, disabled, for a photo)
+            assert control in reached, (control, reached)
+        assert reached.index("content-labels") < reached.index("auto-regions") < reached.index("refine")
+        gallery_stops = [r for r in reached[:reached.index("own-style")] if r not in
+                         ("tab-photo", "tab-video", "tab-live", "drop", "photo")]
+        assert gallery_stops == ["starry_night"], gallery_stops    # one stop for 26 paintings
+        chosen = browser.find_element(By.CSS_SELECTOR, "#gallery button[data-id=starry_night]")
+        chosen.send_keys(Keys.ARROW_RIGHT)
+        moved = browser.execute_script("return document.activeElement.dataset.id")
+        assert moved != "starry_night" and browser.execute_script("return window.semstyle.styleId") == moved
+        regions = browser.find_element(By.ID, "auto-regions")
+        assert regions.get_attribute("aria-describedby") == "auto-help"
+        assert browser.find_element(By.CSS_SELECTOR, "label[for=auto-regions]").text == "Automatic regions"
         browser.save_screenshot(str(SCREENSHOTS / "phone.png"))
+
+        browser.find_element(By.ID, "tab-photo").send_keys(Keys.ARROW_RIGHT)   # arrow keys move between tabs
+        assert browser.find_element(By.ID, "panel-video").is_displayed()
+        assert browser.execute_script("return document.activeElement.id") == "tab-video"
+        browser.find_element(By.ID, "tab-live").send_keys(Keys.ENTER)
+        assert browser.find_element(By.ID, "panel-live").is_displayed()
+        assert not browser.find_element(By.ID, "panel-photo").is_displayed()
+        assert browser.execute_script("return document.documentElement.scrollWidth") <= 390
+        reached = []
+        for _ in range(6):
+            browser.switch_to.active_element.send_keys(Keys.TAB)
+            reached.append(browser.execute_script("return document.activeElement.id"))
+        assert reached[:2] == ["live-size", "live-toggle"], reached
+        browser.save_screenshot(str(SCREENSHOTS / "phone_live.png"))
     finally:
         browser.set_window_size(1280, 900)
 

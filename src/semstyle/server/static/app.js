@@ -15,6 +15,16 @@ for (const tab of document.querySelectorAll("[role=tab]")) {
     }
     if (tab.id !== "tab-live" && live.socket) stopLive("Stopped: the camera is off while another tab is open.");
   });
+  tab.addEventListener("keydown", (e) => {
+    // arrow keys move between the tabs (the ARIA tabs pattern); Enter or Space opens one
+    const tabs = [...document.querySelectorAll("[role=tab]")];
+    const step = { ArrowRight: 1, ArrowLeft: -1 }[e.key];
+    if (!step) return;
+    e.preventDefault();
+    const next = tabs[(tabs.indexOf(tab) + step + tabs.length) % tabs.length];
+    next.focus();
+    next.click();
+  });
 }
 
 // -- gallery ------------------------------------------------------------------
@@ -27,6 +37,7 @@ async function loadGallery() {
     button.setAttribute("role", "option");
     button.setAttribute("aria-selected", "false");
     button.dataset.id = style.id;
+    button.tabIndex = -1;  // one tab stop for the whole gallery: the chosen painting; arrow keys move
     button.title = `${style.painter ? style.painter + ": " : ""}${style.title}`;
     const img = document.createElement("img");
     img.src = style.thumbnail;
@@ -39,11 +50,33 @@ async function loadGallery() {
   if (styles.length) chooseStyle(styles.find((s) => s.id === "starry_night") ? "starry_night" : styles[0].id);
 }
 
+$("gallery").addEventListener("keydown", (e) => {
+  const buttons = [...$("gallery").children];
+  const at = buttons.indexOf(document.activeElement);
+  if (at < 0) return;
+  const columns = buttons.filter((b) => b.offsetTop === buttons[0].offsetTop).length || 1;
+  const moves = { ArrowRight: 1, ArrowLeft: -1, ArrowDown: columns, ArrowUp: -columns,
+                  Home: -at, End: buttons.length - 1 - at };
+  if (!(e.key in moves)) return;
+  e.preventDefault();
+  const next = buttons[Math.max(0, Math.min(buttons.length - 1, at + moves[e.key]))];
+  chooseStyle(next.dataset.id);
+  next.focus();
+});
+
+function galleryTabStop() {
+  // the chosen painting is the gallery's tab stop, or the first one when an own painting is used
+  const buttons = [...$("gallery").children];
+  const chosen = buttons.find((b) => b.getAttribute("aria-selected") === "true") || buttons[0];
+  for (const b of buttons) b.tabIndex = b === chosen ? 0 : -1;
+}
+
 function chooseStyle(id) {
   state.styleId = id;
   state.styleFile = null;
   $("own-style").value = "";
   for (const b of $("gallery").children) b.setAttribute("aria-selected", String(b.dataset.id === id));
+  galleryTabStop();
   ready();
 }
 
@@ -52,6 +85,7 @@ $("own-style").addEventListener("change", (event) => {
   state.styleFile = event.target.files[0];
   state.styleId = null;
   for (const b of $("gallery").children) b.setAttribute("aria-selected", "false");
+  galleryTabStop();
   ready();
 });
 
@@ -304,6 +338,7 @@ async function startLive() {
     return;
   }
   $("live-camera").srcObject = live.stream;
+  $("live-stage").hidden = false;
   const scheme = location.protocol === "https:" ? "wss" : "ws";
   const socket = new WebSocket(`${scheme}://${location.host}/v1/live`);
   socket.binaryType = "blob";
@@ -312,7 +347,6 @@ async function startLive() {
   live.shown = [];
   live.frames = 0;
   $("live-toggle").textContent = "Stop";
-  $("live-toggle").setAttribute("aria-pressed", "true");
   socket.onopen = () => socket.send(JSON.stringify({
     style_id: state.styleId, strength: Number($("strength").value), size: Number($("live-size").value),
     preserve_color: $("preserve").checked,
@@ -327,6 +361,7 @@ async function startLive() {
     const img = $("live-output");
     const previous = img.src;
     img.src = URL.createObjectURL(event.data);
+    img.hidden = false;
     if (previous.startsWith("blob:")) URL.revokeObjectURL(previous);
     live.frames += 1;
     live.shown.push(performance.now());
@@ -374,7 +409,6 @@ function stopLive(message, isError = false) {
   $("live-camera").srcObject = null;
   clearInterval(live.timer);
   $("live-toggle").textContent = "Start the camera";
-  $("live-toggle").setAttribute("aria-pressed", "false");
   say("live-status", message, isError);
 }
 
