@@ -153,7 +153,7 @@ class Decoder(nn.Module):
             if i > 0:
                 x = F.interpolate(x, scale_factor=2.0, mode="nearest")
             for j, conv in enumerate(convs):
-                x = F.relu(conv(x))
+                x = F.relu(conv(x), inplace=True)
                 if j == 0 and self.modulations:
                     x = self.modulations[i](x, styles, masks)
         return self.to_rgb(x)

@@ -24,9 +24,20 @@ from .modulation import FeatureModulation
 INPUT_MEAN, INPUT_SCALE = 0.45, 4.0
 """RGB 0..1 is centred and scaled to about -2..2 before the first convolution."""
 
+FEATURE_SCALE = 32.0
+"""About the RMS of VGG's relu3_1 on the caffe-scaled input (30 on a typical photo). The light
+encoder's last layer is multiplied by it and the light decoder's first divided by it, so both
+networks work at unit scale inside: at the features' own scale the first distillation run's
+decoder collapsed to a flat colour within 250 steps."""
 
-def _conv(in_ch: int, out_ch: int, kernel: int = 3, stride: int = 1) -> nn.Conv2d:
-    return nn.Conv2d(in_ch, out_ch, kernel, stride=stride, padding=kernel // 2)
+
+def _conv(in_ch: int, out_ch: int, kernel: int = 3, stride: int = 1, gain: str = "relu") -> nn.Conv2d:
+    """He-initialised (variance-preserving before a ReLU): with PyTorch's default init the signal
+    fell 20-fold through the decoder's five layers and distillation learnt only the mean colour."""
+    conv = nn.Conv2d(in_ch, out_ch, kernel, stride=stride, padding=kernel // 2)
+    nn.init.kaiming_normal_(conv.weight, nonlinearity=gain)
+    nn.init.zeros_(conv.bias)
+    return conv
 
 
 class LightEncoder(nn.Module):
@@ -42,11 +53,11 @@ class LightEncoder(nn.Module):
             _conv(w, 2 * w, stride=2), nn.ReLU(inplace=True),
             _conv(2 * w, 2 * w), nn.ReLU(inplace=True),
             _conv(2 * w, 2 * w), nn.ReLU(inplace=True),
-            _conv(2 * w, out_channels, kernel=1),
+            _conv(2 * w, out_channels, kernel=1, gain="linear"),
         )
 
     def forward(self, rgb: torch.Tensor) -> torch.Tensor:
-        return self.body((rgb - INPUT_MEAN) * INPUT_SCALE)
+        return self.body((rgb - INPUT_MEAN) * INPUT_SCALE) * FEATURE_SCALE
 
 
 class LightDecoder(nn.Module):
@@ -65,7 +76,8 @@ class LightDecoder(nn.Module):
         ])
         widths = (2 * w, w, w // 2)
         self.modulations = nn.ModuleList([FeatureModulation(style_dim, c) for c in widths] if modulate else [])
-        self.to_rgb = _conv(w // 2, 3)
+        self.to_rgb = _conv(w // 2, 3, gain="linear")
+        nn.init.constant_(self.to_rgb.bias, 0.5)  # start at mid-grey, the middle of 0..1
 
     @property
     def dtype(self) -> torch.dtype:
@@ -74,7 +86,7 @@ class LightDecoder(nn.Module):
 
     def forward(self, feat: torch.Tensor, styles: torch.Tensor, masks: torch.Tensor | None = None) -> torch.Tensor:
         """As :meth:`semstyle.nn.generator.Decoder.forward`."""
-        x = feat
+        x = feat * (1.0 / FEATURE_SCALE)
         for i, convs in enumerate(self.stages):
             if i > 0:
                 x = F.interpolate(x, scale_factor=2.0, mode="nearest")
