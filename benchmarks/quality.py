@@ -95,7 +95,7 @@ def pair_list(count: int, styles: Sequence[str] = common.STYLE_FILES) -> list[tu
 # The methods
 # --------------------------------------------------------------------------
 
-def semstyle_method(name: str, label: str, model: str | None, args: argparse.Namespace) -> Method:
+def semstyle_method(name: str, label: str, model: str | None, args: argparse.Namespace, refine: int = 0) -> Method:
     from semstyle import Stylizer
     from semstyle.errors import SemstyleError
 
@@ -105,7 +105,7 @@ def semstyle_method(name: str, label: str, model: str | None, args: argparse.Nam
         return Method(name, label, note=f"skipped: {exc}")
 
     def run(content: Image.Image, style: Image.Image) -> Image.Image:
-        return stylizer.stylize(content, style, size=args.size, style_size=args.size)
+        return stylizer.stylize(content, style, size=args.size, style_size=args.size, refine=refine)
 
     return Method(name, label, run, note=f"model {stylizer.model_path}",
                   extra={"model": str(stylizer.model_path), "model_info": dict(stylizer.engine.model_info)})
@@ -273,6 +273,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--styles", choices=sorted(common.STYLE_SETS), default="seen",
                    help="seen: 6 of the paintings the model was trained on (default); unseen: the 3 "
                         "paintings of ../shared/data/semantic/, never trained on")
+    p.add_argument("--refine", type=int, nargs="*", default=[], metavar="N",
+                   help="also semstyle with --refine N (final render: N L-BFGS steps from its result), one column "
+                        "per N, e.g. --refine 10 20 50")
     p.add_argument("--gatys-steps", type=int, default=300, help="L-BFGS iterations of the reference (default 300)")
     p.add_argument("--gatys-style-weight", type=float, default=None, help="style weight of the Gatys loss (default 10)")
     p.add_argument("--gatys-content-weight", type=float, default=None, help="content weight (default 1)")
@@ -295,6 +298,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         p.error("--size must be at least 32")
     if args.threads < 1:
         p.error("--threads must be at least 1")
+    if any(n < 1 for n in args.refine):
+        p.error("--refine steps must be at least 1")
     return args
 
 
@@ -320,6 +325,7 @@ def main(argv: list[str] | None = None) -> int:
         peer_method(args),
         Method("gatys", "Gatys", note="skipped: --no-gatys") if args.no_gatys
         else gatys_method(args, scorer.encoder, device),
+        *[semstyle_method(f"refine{n}", f"semstyle --refine {n}", args.model, args, refine=n) for n in args.refine],
     ]
     if not methods[0].available:
         print(f"semstyle: {methods[0].note}", file=sys.stderr)

@@ -548,10 +548,33 @@ def test_refine_reports_its_steps_and_can_be_stopped(stylizer, semantic_dir, pho
         stylizer.stylize(photo, style, labels=labels, style_size=64, refine=5, on_progress=stop_at_two)
 
 
-def test_refine_needs_label_matched_transfer(stylizer, photo, painting):
-    with pytest.raises(ConfigError, match=r"refine works on label-matched transfer; give label maps \(labels\) or "
-                                          r"auto_regions"):
-        stylizer.stylize(photo, painting, refine=5)
+def test_refine_is_a_final_render_for_global_transfer_too(stylizer, photo, painting, vgg):
+    """--refine N on a plain stylization: the whole image's VGG statistics move onto the painting's."""
+    from semstyle.io.tensors import image_to_tensor
+    from semstyle.semantic.refine import region_stats, stats_distance
+
+    draft = stylizer.stylize(photo, painting, style_size=64)
+    steps = []
+    final = stylizer.stylize(photo, painting, style_size=64, refine=8, on_progress=lambda k, n: steps.append((k, n)))
+    assert final.size == draft.size and final.tobytes() != draft.tobytes()
+    assert steps[0] == (0, 8) and steps[-1][0] >= 1 and all(n == 8 for _, n in steps)
+    style_t = stylizer.engine.read(painting, 64, "style_size", 10**8)
+    layers = stylizer.config.style_layers
+
+    def distance(image):
+        x = image_to_tensor(image)
+        mine = region_stats(vgg, layers, x, torch.ones(1, 1, *x.shape[-2:]))
+        theirs = region_stats(vgg, layers, style_t, torch.ones(1, 1, *style_t.shape[-2:]))
+        return sum(stats_distance(*mine[t], *theirs[t], 1.0).item() for t in layers)
+
+    assert distance(final) < 0.8 * distance(draft)
+
+
+def test_refine_needs_the_painting_itself(stylizer, photo, painting):
+    with pytest.raises(ConfigError, match="must be the style image itself for refinement, not a style vector"):
+        stylizer.stylize(photo, stylizer.style_vector(painting), refine=5)
+    with pytest.raises(ConfigError, match="must be one image for refinement, not a blend"):
+        stylizer.stylize(photo, [(painting, 0.5), (photo, 0.5)], refine=5)
     with pytest.raises(ConfigError, match="refine must be a whole number"):
         stylizer.stylize(photo, painting, auto_regions=2, refine=-1)
 

@@ -73,8 +73,9 @@ def _add_semantic_flags(p, d: StylizeOptions) -> None:
                    help=f"no label maps: find K regions (2-{MAX_AUTO_REGIONS}) in both images from deep features, "
                    "pair them and transfer region by region")
     g.add_argument("--refine", type=int, default=d.refine, metavar="STEPS",
-                   help="with label maps or --auto-regions: optimise the result for STEPS L-BFGS steps so each "
-                   "region's statistics match its style region's (slower; 20-50 is typical)")
+                   help="final render: optimise the result for STEPS L-BFGS steps so its VGG statistics match the "
+                   "painting's (each region's its style region's with label maps or --auto-regions), anchored to "
+                   "the feed-forward result (slower; 10-50 is typical)")
     g.add_argument("--save-labels", metavar="PATH",
                    help="with --auto-regions: write the label maps found to PATH_content.png and PATH_style.png")
 

@@ -141,8 +141,6 @@ class StylizeOptions:
             raise OptionError("labels", "must be a pair (content label map, style label map)")
         if self.labels is not None and self.auto_regions is not None:
             raise OptionError("auto_regions", "finds label maps itself; give {labels} or auto regions, not both")
-        if self.refine and not self.by_labels:
-            raise OptionError("refine", "works on label-matched transfer; give label maps ({labels}) or {auto_regions}")
         parse_palette(self.palette)
         return dataclasses.replace(self, protect=as_tuple(self.protect), regions=region_entries(self.regions),
                                    refine=int(self.refine), border_margin=int(self.border_margin))

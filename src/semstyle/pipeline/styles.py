@@ -76,11 +76,11 @@ def style_names(style: Any) -> list[str]:
             for s in weighted_styles(style)]
 
 
-def single_style_image(style: Any) -> ImageLike:
-    """The one style image that label-matched transfer reads regions from."""
+def single_style_image(style: Any, purpose: str = "label-matched transfer") -> ImageLike:
+    """The one style image that label-matched transfer reads regions from (or refinement its statistics)."""
     if is_vector(style) or style is None:
-        raise OptionError("style", "must be the style image itself for label-matched transfer, not a style vector")
+        raise OptionError("style", f"must be the style image itself for {purpose}, not a style vector")
     styles = weighted_styles(style)
     if len(styles) != 1:
-        raise OptionError("style", "must be one image for label-matched transfer, not a blend")
+        raise OptionError("style", f"must be one image for {purpose}, not a blend")
     return styles[0].image

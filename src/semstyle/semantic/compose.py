@@ -41,7 +41,7 @@ from .masks import (
     label_colours,
     mask_name,
 )
-from .transfer import transfer_by_labels
+from .transfer import refine_whole, transfer_by_labels
 
 
 @dataclass
@@ -111,7 +111,12 @@ def _base_layer(engine: StyleEngine, content: torch.Tensor, style: Any, options:
     """Step 2: the base style, globally or label by label."""
     if not options.by_labels:
         vector = engine.encode_style(style, options.style_size, options.max_pixels)
-        return engine.stylize(content, vector, strength=options.strength, border_margin=options.border_margin)
+        output = engine.stylize(content, vector, strength=options.strength, border_margin=options.border_margin)
+        if not options.refine:
+            return output
+        style_t = engine.read(single_style_image(style, "refinement"), options.style_size, "style_size",
+                              options.max_pixels)
+        return refine_whole(engine, output, content, style_t, options.refine, options.strength, on_progress)
     style_t = engine.read(single_style_image(style), options.style_size, "style_size", options.max_pixels)
     if inputs.label_maps is not None:
         content_labels, style_labels, palette = _label_indices(inputs.label_maps, content, style_t, options)

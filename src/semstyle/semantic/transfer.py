@@ -69,11 +69,29 @@ def transfer_by_labels(engine: StyleEngine, content: torch.Tensor, content_label
     styles = label_style_vectors(engine, style, style_labels, palette)
     output = label_matched_tensor(engine, content, content_labels, styles, strength, region_norm, border_margin)
     if refine:
-        on_step = None
-        if on_progress is not None:
-            on_progress(0, refine)
-            on_step = lambda step, _loss: on_progress(step, refine)  # noqa: E731
-        output = refine_regions(engine.encoder, engine.config.style_layers, output, content_labels, style,
-                                style_labels, styles.present, refine, content=content, strength=strength,
-                                on_step=on_step)
+        output = refine_with_progress(engine, output, content, content_labels, style, style_labels, styles.present,
+                                      refine, strength, on_progress)
     return output
+
+
+def refine_with_progress(engine: StyleEngine, draft: torch.Tensor, content: torch.Tensor,
+                         content_labels: np.ndarray, style: torch.Tensor, style_labels: np.ndarray,
+                         present: np.ndarray, steps: int, strength: float = 1.0,
+                         on_progress: Callable[[int, int], None] | None = None) -> torch.Tensor:
+    """:func:`~semstyle.semantic.refine.refine_regions` on the engine's VGG and style layers,
+    ``on_progress(step, steps)`` called as it starts (step 0) and after each step."""
+    on_step = None
+    if on_progress is not None:
+        on_progress(0, steps)
+        on_step = lambda step, _loss: on_progress(step, steps)  # noqa: E731
+    return refine_regions(engine.encoder, engine.config.style_layers, draft, content_labels, style, style_labels,
+                          present, steps, content=content, strength=strength, on_step=on_step)
+
+
+def refine_whole(engine: StyleEngine, draft: torch.Tensor, content: torch.Tensor, style: torch.Tensor, steps: int,
+                 strength: float = 1.0, on_progress: Callable[[int, int], None] | None = None) -> torch.Tensor:
+    """Refinement of a global result: the whole image is one region, the whole painting its style."""
+    whole_content = np.zeros(draft.shape[-2:], dtype=np.int64)
+    whole_style = np.zeros(style.shape[-2:], dtype=np.int64)
+    return refine_with_progress(engine, draft, content, whole_content, style, whole_style, np.array([True]), steps,
+                                strength, on_progress)
