@@ -404,3 +404,18 @@ def test_hed_sees_drawn_rectangle(hed):
 def test_hed_needs_hed_heads(torchvision_pth):
     with pytest.raises(WeightsError, match="HED"):
         load_hed(torchvision_pth)
+
+
+def test_a_verified_file_is_hashed_again_once_it_changes(home, real_state):
+    """The .verified stamp skips hashing an unchanged file at every start, never a rewritten one."""
+    from safetensors.torch import save_file
+
+    target = home / CONVERTED_NAME
+    save_file(real_state, str(target), metadata={"preprocessing": "caffe_bgr"})
+    load_encoder()
+    assert (home / (CONVERTED_NAME + ".verified")).is_file()
+    load_encoder()  # from the stamp
+    altered = {**real_state, "features.0.bias": real_state["features.0.bias"] + 1e-3}
+    save_file(altered, str(target), metadata={"preprocessing": "caffe_bgr"})
+    with pytest.raises(WeightsError, match="SHA-256"):
+        load_encoder()

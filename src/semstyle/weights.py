@@ -26,7 +26,7 @@ from pathlib import Path
 import torch
 
 from .errors import WeightsError
-from .files import atomic_write_bytes, describe_os_error, sha256_file
+from .files import atomic_write_bytes, atomic_write_text, describe_os_error, sha256_file
 from .nn.hed import HEDEdgeDetector
 from .nn.vgg import VGG16_BLOCKS, VGGEncoder, blocks_for_conv_count, torchvision_conv_indices
 from .tensorfile import read_tensors
@@ -187,11 +187,34 @@ def tensors_sha256(state: dict[str, torch.Tensor]) -> str:
 
 def verify_converted(path: Path, state: dict[str, torch.Tensor] | None = None) -> None:
     """Raise a one-line WeightsError when the cached converted weights are
-    unreadable or not the expected tensors."""
+    unreadable or not the expected tensors.
+
+    A file that passed is recorded in a ``.verified`` stamp beside it (its size, mtime and
+    inode with the checksum); while those are unchanged the 55 ms of hashing 60 MB is skipped
+    at every start. Any write to the file changes its mtime, so a damaged file is hashed again."""
+    stamp_path, stamp = path.with_name(path.name + ".verified"), _file_stamp(path)
+    try:
+        if stamp is not None and stamp_path.read_text() == stamp:
+            return
+    except OSError:
+        pass
     if state is None:
         state = _read_cached(path)
     if tensors_sha256(state) != CONVERTED_TENSORS_SHA256:
         raise WeightsError(f"the cached VGG weights at {path} are corrupt (SHA-256 mismatch); {REFETCH_ADVICE}")
+    if stamp is not None:
+        try:
+            atomic_write_text(stamp_path, stamp)
+        except OSError:
+            pass  # a read-only cache is checked in full every time
+
+
+def _file_stamp(path: Path) -> str | None:
+    try:
+        info = path.stat()
+    except OSError:
+        return None
+    return f"{info.st_size}:{info.st_mtime_ns}:{info.st_ino}:{CONVERTED_TENSORS_SHA256}\n"
 
 
 def _read_cached(path: Path) -> dict[str, torch.Tensor]:
