@@ -146,3 +146,36 @@ def test_shipped_models_are_found_by_name(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "fast").mkdir()  # a folder of that name here is the user's
     assert resolve_model_path("fast") == Path("fast")
+
+
+def test_a_folder_of_paintings_is_one_style_from_pooled_statistics(model, photo, tmp_path):
+    """--style DIR (an artist collection): the vector of the paintings' pooled VGG statistics, each
+    painting weighing alike; one painting alone gives its own vector; cached like a file."""
+    import shutil
+
+    from semstyle.nn.stats import pooled_mean_std
+
+    folder = tmp_path / "van_gogh"
+    folder.mkdir()
+    names = ["starry_night.jpg", "bedroom_in_arles.jpg", "starry_night_over_the_rhone.jpg"]
+    for name in names:
+        shutil.copy(data_dir("styles") / name, folder / name)
+    stylizer = Stylizer(model, precision="fp32")
+    engine = stylizer.engine
+    collection = engine.encode_style(str(folder), 64)
+    vectors = torch.cat([engine.encode_style(str(folder / n), 64) for n in names])
+    assert collection.shape == (1, 16)
+    assert not torch.allclose(collection, vectors.mean(0, keepdim=True), atol=1e-4)  # not the plain mean
+    hits = engine.style_cache.hits
+    assert torch.equal(engine.encode_style(str(folder), 64), collection) and engine.style_cache.hits == hits + 1
+    single = tmp_path / "one"
+    single.mkdir()
+    shutil.copy(folder / names[0], single / names[0])
+    assert torch.allclose(engine.encode_style(str(single), 64), vectors[:1], atol=1e-5)
+    one, two = (torch.tensor([0.0]), torch.tensor([1.0])), (torch.tensor([2.0]), torch.tensor([1.0]))
+    mean, std = pooled_mean_std([one, two])
+    assert torch.allclose(mean, torch.tensor([1.0])) and torch.allclose(std, torch.tensor([2.0]).sqrt(), atol=1e-4)
+    assert stylizer.stylize(photo, str(folder), style_size=64).size == Image.open(photo).size
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(Exception, match="no images in"):
+        stylizer.stylize(photo, str(tmp_path / "empty"))

@@ -26,7 +26,7 @@ from torch import nn
 from ..config import ModelConfig
 from .light import LightDecoder, LightEncoder
 from .modulation import FeatureModulation, blend_regions, per_region
-from .stats import normalize, region_mean_std, resize_masks
+from .stats import normalize, pooled_mean_std, region_mean_std, resize_masks
 
 LIGHT_TAP = "light"
 """The feature key of the light encoder's output (the fast model's stand-in for VGG's content layer)."""
@@ -61,12 +61,20 @@ class StyleEncoder(nn.Module):
 
     def forward(self, feats: Mapping[str, torch.Tensor], masks: torch.Tensor | None = None) -> torch.Tensor:
         """(N, D) for the whole image; with masks (N or 1, K, H, W), (N, K, D): one vector per region."""
-        stats = [region_mean_std(feats[tap].float(), masks) for tap in self.layers]
+        vectors = self.from_stats(self.layer_stats(feats, masks))
+        return vectors[:, 0] if masks is None else vectors
+
+    def layer_stats(self, feats: Mapping[str, torch.Tensor],
+                    masks: torch.Tensor | None = None) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """What the vector is computed from: per style layer, (mean, std) each (N, K, C)."""
+        return [region_mean_std(feats[tap].float(), masks) for tap in self.layers]
+
+    def from_stats(self, stats: list[tuple[torch.Tensor, torch.Tensor]]) -> torch.Tensor:
+        """Per-layer statistics (:meth:`layer_stats`, or pooled over a collection) -> (N, K, D)."""
         flat = []
         for mean, std in stats:
             flat += [torch.log1p(mean), torch.log(std)]
-        vectors = self.mlp(torch.cat(flat, dim=-1))
-        return vectors[:, 0] if masks is None else vectors
+        return self.mlp(torch.cat(flat, dim=-1))
 
 
 class StyleInjection(nn.Module):
@@ -227,6 +235,28 @@ class Generator(nn.Module):
     def style_vector(self, feats: Mapping[str, torch.Tensor], masks: torch.Tensor | None = None) -> torch.Tensor:
         """Stage 0, the style image's side: its VGG features -> (N, D), or (N, K, D) per masked region."""
         return self.style_encoder(feats, masks)
+
+    def style_stats(self, feats: Mapping[str, torch.Tensor]) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """A style image's VGG features -> the statistics its vector is made of (per style layer,
+        (mean, std) each (1, 1, C)): small, so a collection need not hold every painting's features."""
+        return self.style_encoder.layer_stats(feats)
+
+    def collection_vector(self, per_image: list[list[tuple[torch.Tensor, torch.Tensor]]],
+                          pooling: str = "mixture") -> torch.Tensor:
+        """Stage 0 for a collection (one painter's works as one style): each painting's
+        :meth:`style_stats` -> (1, D), each painting weighing alike. ``pooling``: ``mixture``,
+        the statistics of all their features together (:func:`~semstyle.nn.stats.pooled_mean_std`:
+        the spread between paintings counts as texture), or ``typical``, the mean of their
+        statistics in the encoder's log space (a typical painting's: geometric means of stds)."""
+        layers = range(len(per_image[0]))
+        if pooling == "mixture":
+            pooled = [pooled_mean_std([stats[layer] for stats in per_image]) for layer in layers]
+        elif pooling == "typical":
+            pooled = [(torch.stack([stats[layer][0] for stats in per_image]).log1p().mean(0).expm1(),
+                       torch.stack([stats[layer][1] for stats in per_image]).log().mean(0).exp()) for layer in layers]
+        else:
+            raise ValueError(f"pooling must be 'mixture' or 'typical', got {pooling!r}")
+        return self.style_encoder.from_stats(pooled)[:, 0]
 
     def content_stats(self, feats: Mapping[str, torch.Tensor], masks: torch.Tensor | None = None,
                       region_norm: bool = True) -> NormStats:

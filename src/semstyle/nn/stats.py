@@ -58,3 +58,14 @@ def resize_masks(masks: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
     if tuple(masks.shape[-2:]) == tuple(size):
         return masks
     return F.interpolate(masks, size=tuple(size), mode="area")
+
+
+def pooled_mean_std(parts: Sequence[tuple[torch.Tensor, torch.Tensor]]) -> tuple[torch.Tensor, torch.Tensor]:
+    """The mean and std of the union of several images' features, each image weighing alike:
+    per-image (mean, std) of any same shapes -> the mixture's, E[x] and sqrt(E[x^2] - E[x]^2).
+    What a collection of paintings looks like as one distribution (its spread between
+    paintings included), rather than an average of summaries."""
+    means = torch.stack([m for m, _ in parts])
+    second = torch.stack([s.pow(2) + m.pow(2) for m, s in parts]).mean(0)
+    mean = means.mean(0)
+    return mean, (second - mean.pow(2)).clamp_min(EPS).sqrt()

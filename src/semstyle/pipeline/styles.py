@@ -60,6 +60,11 @@ def weighted_styles(style: ImageLike | Sequence) -> list[WeightedStyle]:
     return [WeightedStyle(from_gallery(s.image), s.weight) for s in styles]
 
 
+def is_collection(image: ImageLike) -> bool:
+    """A folder of paintings given as one style (an artist collection)."""
+    return isinstance(image, (str, Path)) and Path(image).is_dir()
+
+
 def from_gallery(image: ImageLike) -> ImageLike:
     """``image`` itself, unless it is a bare name that no file has and the gallery has."""
     if isinstance(image, str) and not Path(image).exists():

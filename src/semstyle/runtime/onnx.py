@@ -20,7 +20,7 @@ from ..errors import OptionError, WeightsError
 from ..geometry import MIN_SIDE, fit_size, network_padding
 from ..io.read import load_image
 from ..pipeline.options import StylizeOptions
-from ..pipeline.styles import ImageLike, StyleLike, is_vector, weighted_styles
+from ..pipeline.styles import ImageLike, StyleLike, is_collection, is_vector, weighted_styles
 
 MANIFEST = "semstyle-onnx.json"
 NUMPY_PADDING = {"reflect": "reflect", "replicate": "edge"}
@@ -110,6 +110,8 @@ class OnnxStylizer:
         if is_vector(style):
             return style.detach().cpu().numpy().astype(np.float32)
         styles = weighted_styles(style)
+        if any(is_collection(s.image) for s in styles):
+            raise OptionError("style", "a folder of paintings (a collection) needs the torch backend")
         total = sum(s.weight for s in styles)
         return sum(self.encode(self.read(s.image, opts.style_size, "style_size", opts.max_pixels)) * (s.weight / total)
                    for s in styles).astype(np.float32)
