@@ -179,3 +179,19 @@ def test_a_folder_of_paintings_is_one_style_from_pooled_statistics(model, photo,
     (tmp_path / "empty").mkdir()
     with pytest.raises(Exception, match="no images in"):
         stylizer.stylize(photo, str(tmp_path / "empty"))
+
+
+@pytest.mark.slow
+def test_compiled_networks_give_the_eager_result(model, photo, style, tmp_path, monkeypatch):
+    """compile=True (--compile): torch.compile of VGG and the decoder, the same pixels as eager."""
+    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path / "inductor"))
+    eager = Stylizer(model, precision="fp32")
+    compiled = Stylizer(model, precision="fp32", compile=True)
+    with pytest.raises(Exception, match="compile is fixed when the Stylizer is made"):
+        eager.stylize(photo, style, compile=True)
+    first = compiled.stylize(photo, style)
+    again = compiled.stylize(photo, style)
+    reference = eager.stylize(photo, style)
+    assert again.tobytes() == first.tobytes()
+    worst = max(abs(a - b) for a, b in zip(reference.tobytes(), first.tobytes()))
+    assert worst <= 1

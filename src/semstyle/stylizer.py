@@ -21,7 +21,7 @@ from .io.provenance import Provenance
 from .io.tensors import tensor_to_image
 from .io.write import save_image
 from .pipeline.engine import StyleEngine
-from .pipeline.options import DEFAULTS, StylizeOptions
+from .pipeline.options import DEFAULTS, ENGINE_OPTIONS, StylizeOptions
 from .pipeline.prepare import preserve_color
 from .pipeline.styles import ImageLike, StyleLike, style_names
 from .pipeline.tiles import stylize_tiled, tile_side
@@ -64,7 +64,8 @@ class Stylizer:
     def __init__(self, model: str | Path | None = None, options: StylizeOptions | None = None, *,
                  backend: str = "torch", encoder_weights: str | Path | None = None, **overrides: Any):
         self.options = (options or StylizeOptions()).replace(**overrides).validate()
-        self.engine = StyleEngine.load(model, self.options.device, self.options.precision, encoder_weights)
+        self.engine = StyleEngine.load(model, self.options.device, self.options.precision, encoder_weights,
+                                       compile=self.options.compile)
 
     @property
     def config(self):
@@ -77,14 +78,14 @@ class Stylizer:
 
     def resolve_options(self, options: StylizeOptions | None = None, **overrides: Any) -> StylizeOptions:
         """The options of one call: ``options`` (default: this Stylizer's) with
-        ``overrides``, validated. Device and precision are this Stylizer's: left at their
-        defaults they are taken from it, set to something else they are an error."""
+        ``overrides``, validated. Device, precision and compile are this Stylizer's: left at
+        their defaults they are taken from it, set to something else they are an error."""
         chosen = (options or self.options).replace(**overrides)
-        for name in ("device", "precision"):
+        for name in ENGINE_OPTIONS:
             if getattr(chosen, name) == getattr(DEFAULTS, name) and name not in overrides:
                 chosen = chosen.replace(**{name: getattr(self.options, name)})
         chosen = chosen.validate()
-        for name in ("device", "precision"):
+        for name in ENGINE_OPTIONS:
             if getattr(chosen, name) != getattr(self.options, name):
                 raise OptionError(name, f"is fixed when the Stylizer is made ({getattr(self.options, name)}); "
                                         f"make a Stylizer with {name}={getattr(chosen, name)!r} instead")

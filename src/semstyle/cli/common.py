@@ -84,6 +84,9 @@ def ensure_weights(encoder_weights: str | None) -> None:
 def add_runtime_flags(p: argparse.ArgumentParser, defaults) -> None:
     """--device and --encoder-weights, shared by the commands that run networks."""
     p.add_argument("--device", default=defaults.device, help="cpu, cuda, cuda:N or auto (default: %(default)s)")
+    p.add_argument("--compile", action="store_true", default=defaults.compile,
+                   help="torch.compile the networks: faster for many images of one size (video, folders); "
+                        "each new size compiles first (tens of seconds, cached on disk)")
     p.add_argument("--encoder-weights", help="VGG weights as .safetensors with torchvision keys (default: the cache)")
 
 

@@ -46,7 +46,7 @@ def run(args) -> int:
     if args.duration is not None and not args.duration > 0:
         raise ConfigError(f"--duration must be a number of seconds above 0, got {args.duration}")
     options = StylizeOptions(strength=args.strength, size=args.size, preserve_colors=args.preserve_colors,
-                             device=args.device, precision=args.precision).validate()
+                             device=args.device, precision=args.precision, compile=args.compile).validate()
     video = VideoOptions(smooth_stats=args.smooth_stats, flow_blend=args.flow_blend).validate()
     ensure_weights(args.encoder_weights)
     stylizer = Stylizer(args.model, options, encoder_weights=args.encoder_weights)

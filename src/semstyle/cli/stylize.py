@@ -129,7 +129,8 @@ def options_from_args(args) -> StylizeOptions:
         raise ConfigError("--content-labels and --style-labels go together; give both")
     options = StylizeOptions(
         strength=args.strength, size=args.size, style_size=args.style_size, preserve_colors=args.preserve_colors,
-        device=args.device, precision=args.precision, border_margin=args.border_margin, max_pixels=args.max_pixels,
+        device=args.device, precision=args.precision, compile=args.compile,
+        border_margin=args.border_margin, max_pixels=args.max_pixels,
         tile=args.tile,
         mask=args.mask, feather=args.feather, protect=tuple(args.protect),
         regions=tuple(parse_region_arg(text) for text in args.regions),

@@ -61,6 +61,7 @@ def run(args) -> int:
         raise ConfigError("--style: give every style a time (a.jpg@0s b.jpg@5s) or none")
     options = StylizeOptions(strength=args.strength, size=args.size, style_size=args.style_size,
                              preserve_colors=args.preserve_colors, device=args.device, precision=args.precision,
+                             compile=args.compile,
                              mask=args.mask, protect=tuple(args.protect), feather=args.feather).validate()
     video = VideoOptions(smooth_stats=args.smooth_stats, flow_blend=args.flow_blend, audio=not args.no_audio)
     video.validate()

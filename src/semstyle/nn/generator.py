@@ -209,6 +209,14 @@ class Generator(nn.Module):
             self.content_encoder.to(dtype)
         return self
 
+    def compile_networks(self) -> None:
+        """torch.compile the decoder and a light encoder in place (see
+        :func:`semstyle.pipeline.engine.compile_networks`); the style encoder and the injection
+        are small and stay eager."""
+        self.decoder.compile(dynamic=False)
+        if self.content_encoder is not None:
+            self.content_encoder.compile(dynamic=False)
+
     @property
     def content_tap(self) -> str:
         """The feature :meth:`run` injects into: VGG's content layer, or :data:`LIGHT_TAP`."""

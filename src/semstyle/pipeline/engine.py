@@ -17,6 +17,7 @@ or :meth:`StyleEngine.encode_style` (files, PIL images and blends).
 from __future__ import annotations
 
 import hashlib
+import os
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
@@ -33,7 +34,7 @@ from ..files import sha256_file
 from ..io.read import DEFAULT_MAX_PIXELS, list_images
 from ..nn.generator import Generator, NormStats
 from ..nn.vgg import VGGEncoder
-from ..weights import load_encoder
+from ..weights import load_encoder, semstyle_home
 from .options import BORDER_MARGIN, DEFAULT_STYLE_SIZE
 from .prepare import image_tensor, pad_for_network
 from .styles import StyleLike, is_collection, weighted_styles
@@ -105,6 +106,16 @@ def resolve_model_path(model: str | Path | None) -> Path:
     return Path(model)
 
 
+def compile_networks(encoder: VGGEncoder, generator: Generator) -> None:
+    """torch.compile (inductor) of the heavy parts, in place: VGG and the generator's convolutional
+    networks. One graph per image size (``dynamic=False``: fixed shapes let inductor pick the best
+    convolution kernels); the compiled code is cached on disk in the semstyle cache
+    (``inductor/``), so a later process compiles the same size in seconds rather than tens."""
+    os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(semstyle_home() / "inductor"))
+    encoder.compile(dynamic=False)
+    generator.compile_networks()
+
+
 class StyleEngine:
     """A generator and the frozen VGG encoder on one device, in one precision.
 
@@ -114,7 +125,7 @@ class StyleEngine:
     """
 
     def __init__(self, generator: Generator, encoder: VGGEncoder, device: torch.device, dtype: torch.dtype,
-                 model_path: Path | None = None, model_info: dict[str, str] | None = None):
+                 model_path: Path | None = None, model_info: dict[str, str] | None = None, compile: bool = False):
         self.device, self.dtype = device, dtype
         self.model_path, self.model_info = model_path, model_info or {}
         self.style_cache = StyleCache()
@@ -123,10 +134,12 @@ class StyleEngine:
         self.generator = generator.to(device).eval().to(memory_format=torch.channels_last)
         if dtype == torch.bfloat16:
             self.generator.use_decoder_dtype(torch.bfloat16)
+        if compile:
+            compile_networks(self.encoder, self.generator)
 
     @classmethod
     def load(cls, model: str | Path | None = None, device: str = "auto", precision: str = "auto",
-             encoder_weights: str | Path | None = None) -> StyleEngine:
+             encoder_weights: str | Path | None = None, compile: bool = False) -> StyleEngine:
         """A trained model: a shipped one's name (:data:`SHIPPED_MODELS`; default: ``default``),
         a run directory, a checkpoint or a model folder."""
         torch_device = pick_device(device)
@@ -136,7 +149,7 @@ class StyleEngine:
             raise WeightsError(f"no {path.name} model is shipped in this install; train one with "
                                "'semstyle train' and pass it as the model")
         generator, info = load_generator(path, torch_device)
-        return cls(generator, load_encoder(encoder_weights), torch_device, dtype, path, info)
+        return cls(generator, load_encoder(encoder_weights), torch_device, dtype, path, info, compile)
 
     @property
     def config(self):

@@ -70,7 +70,9 @@ class StylizeOptions:
     (:data:`BORDER_MARGIN`), ``tile`` (``"auto"``: images whose longer side is
     over 2048 px run in overlapping 1024 px tiles that share one set of
     statistics, in bounded memory; a number of px; ``None``: never).
-    ``device`` and ``precision`` are fixed when a Stylizer is made.
+    ``compile``: torch.compile the networks (faster for many images of one size, such
+    as video frames; each new size compiles first, tens of seconds).
+    ``device``, ``precision`` and ``compile`` are fixed when a Stylizer is made.
     Regions (see :mod:`semstyle.semantic`): ``mask`` (stylize only its white
     area, with a soft edge ``feather`` px wide outside it), ``protect`` (masks
     kept exactly as the input), ``regions`` (``[(mask, style), (mask, style,
@@ -88,6 +90,7 @@ class StylizeOptions:
     preserve_colors: bool = False
     device: str = "auto"
     precision: str = "auto"
+    compile: bool = False
     border_margin: int = BORDER_MARGIN
     max_pixels: int = DEFAULT_MAX_PIXELS
     tile: int | str | None = "auto"
@@ -127,6 +130,7 @@ class StylizeOptions:
         check_side("style_size", self.style_size)
         check_flag("preserve_colors", self.preserve_colors)
         check_flag("region_norm", self.region_norm)
+        check_flag("compile", self.compile)
         check_device_name(self.device)
         check_precision_name(self.precision)
         check_count("border_margin", self.border_margin, 0, MAX_BORDER_MARGIN)
@@ -148,6 +152,9 @@ class StylizeOptions:
 
 DEFAULTS = StylizeOptions()
 """The defaults, for the command line's help and its argument parser."""
+
+ENGINE_OPTIONS = ("device", "precision", "compile")
+"""Options fixed when a model is loaded (a Stylizer is made), not per call."""
 
 
 def _is_number(value: Any) -> bool:
