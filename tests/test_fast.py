@@ -10,10 +10,10 @@ import torch
 from PIL import Image
 
 from semstyle import checkpoints as ckpt
-from semstyle.config import ModelConfig, TrainConfig
+from semstyle.config import SHIPPED_MODELS, ModelConfig, TrainConfig
 from semstyle.errors import ConfigError
 from semstyle.nn.generator import LIGHT_TAP, Generator
-from semstyle.pipeline.engine import SHIPPED_MODELS, default_model_path, resolve_model_path
+from semstyle.pipeline.engine import default_model_path, resolve_model_path
 from semstyle.stylizer import Stylizer
 from semstyle.tensorfile import read_tensors
 from semstyle.train.loop import train

@@ -91,8 +91,9 @@ HEAVY_MODULES = ("torch", "safetensors", "h5py", "av", "cv2", "fastapi", "uvicor
 @pytest.fixture(scope="module")
 def shipped_onnx():
     """The package's ONNX files, built as ``make install`` builds them (``make onnx-assets``) if missing."""
+    from semstyle.config import SHIPPED_MODELS
     from semstyle.export.onnx import export_shipped
-    from semstyle.pipeline.engine import SHIPPED_MODELS, default_model_path
+    from semstyle.pipeline.engine import default_model_path
     from semstyle.runtime.onnx import MANIFEST, onnx_folder
 
     names = [n for n in SHIPPED_MODELS if any(default_model_path(n).glob("*.safetensors"))]

@@ -23,11 +23,12 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..config import SHIPPED_MODELS
 from ..errors import WeightsError
 from ..files import atomic_write_text, describe_os_error, sha256_file, staged_folder
 from ..nn.generator import Generator
 from ..nn.vgg import VGGEncoder
-from ..pipeline.engine import SHIPPED_MODELS, StyleEngine, default_model_path
+from ..pipeline.engine import StyleEngine, default_model_path
 from ..pipeline.options import BORDER_MARGIN
 
 OPSET = 18

@@ -28,6 +28,7 @@ import torch
 from PIL import Image
 
 from ..checkpoints import load_generator
+from ..config import SHIPPED_MODELS
 from ..devices import autocast, pick_device, resolve_precision
 from ..errors import ImageError, WeightsError
 from ..files import sha256_file
@@ -56,7 +57,7 @@ class StyleCache:
     def key(image, style_size: int) -> str | None:
         if isinstance(image, Image.Image):
             content = hashlib.sha256(f"{image.mode}{image.size}".encode() + image.tobytes()).hexdigest()
-        elif Path(image).is_dir():  # a collection: its images' names and bytes
+        elif is_collection(image):  # its images' names and bytes
             try:
                 parts = [f"{p.name}:{sha256_file(p)}" for p in list_images(image)]
             except (OSError, ImageError):
@@ -85,10 +86,6 @@ class StyleCache:
             self.vectors[key] = vector
             while len(self.vectors) > self.SIZE:
                 self.vectors.popitem(last=False)
-
-
-SHIPPED_MODELS = ("default", "fast")
-"""Models shipped inside the package, by name: ``--model fast``, ``Stylizer("fast")``."""
 
 
 def default_model_path(name: str = "default") -> Path:
@@ -196,9 +193,8 @@ class StyleEngine:
     def collection_vector(self, folder: str | Path, style_size: int = DEFAULT_STYLE_SIZE,
                           max_pixels: int = DEFAULT_MAX_PIXELS, pooling: str = "mixture") -> torch.Tensor:
         """A folder of one painter's works as one style (1, D): the vector of the paintings'
-        pooled VGG statistics (:meth:`~semstyle.nn.generator.Generator.collection_vector`),
-        which matches a held-back painting of the painter better than the mean of their vectors
-        (benchmarks/artists.py)."""
+        pooled VGG statistics (:meth:`~semstyle.nn.generator.Generator.collection_vector`;
+        benchmarks/artists.py compares the poolings against a held-back painting)."""
         per_image = []
         for file in list_images(folder):  # none is an ImageError saying so
             with self.autocast():

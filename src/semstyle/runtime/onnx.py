@@ -16,6 +16,7 @@ import numpy as np
 from PIL import Image
 
 from ..colour import preserve_color_array
+from ..config import SHIPPED_MODELS
 from ..errors import OptionError, WeightsError
 from ..geometry import MIN_SIDE, fit_size, network_padding
 from ..io.read import load_image
@@ -24,15 +25,13 @@ from ..pipeline.styles import ImageLike, StyleLike, is_collection, is_vector, we
 
 MANIFEST = "semstyle-onnx.json"
 NUMPY_PADDING = {"reflect": "reflect", "replicate": "edge"}
-SHIPPED_ONNX = ("default", "fast")
-"""Exports of the shipped models inside the package (``semstyle/assets/onnx/NAME``), when built."""
 
 
 def onnx_folder(model: str | Path | None) -> Path:
     """An ONNX model argument as a folder: None is the shipped default model's export, a
     shipped model's name that is not also a path here is its export, anything else a folder."""
     name = "default" if model is None else str(model)
-    if name in SHIPPED_ONNX and (model is None or not Path(name).exists()):
+    if name in SHIPPED_MODELS and (model is None or not Path(name).exists()):
         folder = Path(str(resources.files("semstyle") / "assets" / "onnx" / name))
         if not (folder / MANIFEST).is_file():
             raise WeightsError(f"this install has no ONNX export of the {name} model (semstyle/assets/onnx/{name}); "
@@ -48,7 +47,7 @@ class OnnxStylizer:
     :class:`~semstyle.stylizer.Stylizer`; device and precision do not apply (CPU, float32).
 
     ``folder``: a folder written by ``semstyle export --onnx``, or a shipped model's name
-    (:data:`SHIPPED_ONNX`; default: ``default``). A manifest's ``style_encoder`` names the
+    (:data:`~semstyle.config.SHIPPED_MODELS`; default: ``default``). A manifest's ``style_encoder`` names the
     style-encoder graph relative to the folder: the shipped fast and default models share one,
     since the fast model is distilled with the default model's style encoder, frozen."""
 
