@@ -25,7 +25,7 @@ from torch import nn
 
 from ..config import SHIPPED_MODELS
 from ..errors import WeightsError
-from ..files import atomic_write_text, describe_os_error, sha256_file, staged_folder
+from ..files import atomic_write_text, describe_os_error, staged_folder
 from ..nn.generator import Generator
 from ..nn.vgg import VGGEncoder
 from ..pipeline.engine import StyleEngine, default_model_path
@@ -92,21 +92,32 @@ def export_onnx(model: str | Path | None, out_dir: str | Path, encoder_weights: 
 
 def export_shipped(root: str | Path) -> list[Path]:
     """The package's ONNX files (``make onnx-assets``): every shipped model exported into
-    ``root``/NAME, and their style-encoder graph kept once in ``root`` when they share it (the
-    fast model is distilled with the default model's style encoder, frozen: 22 MB saved)."""
+    ``root``/NAME, and their style-encoder graph kept once in ``root`` when their style encoders
+    hold the same weights (the fast model is distilled with the default model's, frozen: 22 MB
+    saved). Traced graphs of equal weights need not be equal bytes, so the weights decide."""
     root = Path(root)
-    folders = [export_onnx(name, root / name) for name in SHIPPED_MODELS
-               if any(default_model_path(name).glob("*.safetensors"))]
-    encoders = [folder / STYLE_ENCODER_FILE for folder in folders]
-    if len(encoders) > 1 and len({sha256_file(e) for e in encoders}) == 1:
+    names = [name for name in SHIPPED_MODELS if any(default_model_path(name).glob("*.safetensors"))]
+    folders = [export_onnx(name, root / name) for name in names]
+    if len(folders) > 1 and same_style_encoders(names):
         shared = root / STYLE_ENCODER_FILE
-        encoders[0].replace(shared)
-        for folder, encoder in zip(folders, encoders):
-            encoder.unlink(missing_ok=True)
+        (folders[0] / STYLE_ENCODER_FILE).replace(shared)
+        for folder in folders:
+            (folder / STYLE_ENCODER_FILE).unlink(missing_ok=True)
             manifest = json.loads((folder / MANIFEST).read_text())
             manifest["style_encoder"] = f"../{STYLE_ENCODER_FILE}"
             atomic_write_text(folder / MANIFEST, json.dumps(manifest, indent=2) + "\n")
     return folders
+
+
+def same_style_encoders(names: list[str]) -> bool:
+    """Whether the shipped models ``names`` have one style encoder (equal weights and layers)."""
+    from ..checkpoints import load_generator
+
+    generators = [load_generator(default_model_path(name))[0] for name in names]
+    first = generators[0].style_vector_state()
+    return all(g.config.style_layers == generators[0].config.style_layers
+               and g.style_vector_state().keys() == first.keys()
+               and all(torch.equal(v, first[k]) for k, v in g.style_vector_state().items()) for g in generators[1:])
 
 
 def _export(module: nn.Module, args: tuple, path: Path, inputs: list[str], outputs: list[str], axes: dict) -> None:

@@ -244,6 +244,11 @@ class Generator(nn.Module):
         """Stage 0, the style image's side: its VGG features -> (N, D), or (N, K, D) per masked region."""
         return self.style_encoder(feats, masks)
 
+    def style_vector_state(self) -> dict[str, torch.Tensor]:
+        """The weights that turn VGG features into a style vector (the style encoder's): two
+        models with equal ones read and write the same style vectors."""
+        return self.style_encoder.state_dict()
+
     def style_stats(self, feats: Mapping[str, torch.Tensor]) -> list[tuple[torch.Tensor, torch.Tensor]]:
         """A style image's VGG features -> the statistics its vector is made of (per style layer,
         (mean, std) each (1, 1, C)): small, so a collection need not hold every painting's features."""

@@ -61,10 +61,15 @@ class LightEncoder(nn.Module):
 
 
 class LightDecoder(nn.Module):
-    """Injected relu3_1-shaped features -> RGB, with the style vector's FiLM at each size:
-    a 1x1 and a 3x3 convolution at a quarter size, one 3x3 at half size, one at full size
-    and the RGB projection. Nearest upsampling, as in the default decoder (no checkerboards).
-    About 13 thousand multiply-adds per pixel at ``width`` 32."""
+    """Injected relu3_1-shaped features -> RGB: a 1x1 and a 3x3 convolution at a quarter size, one
+    3x3 at half size, one at full size and the RGB projection; nearest upsampling, as in the
+    default decoder (no checkerboards). About 13 thousand multiply-adds per pixel at ``width`` 32.
+
+    The style vector reaches it as a colour shift of the output (``modulate``), after the last
+    convolution. Inside the network it is a trap: with FiLM (scale and shift) or a shift alone at
+    each size, distillation learnt within 250 steps to switch its own signal off (a ReLU's input
+    pushed below zero) and paint a flat, style-coloured image; with nothing, the student stayed
+    grey, the mean of the styles, while it learnt to read colour from the injected features."""
 
     def __init__(self, style_dim: int, in_channels: int = 256, width: int = 32, modulate: bool = True):
         super().__init__()
@@ -74,10 +79,9 @@ class LightDecoder(nn.Module):
             nn.ModuleList([_conv(2 * w, w)]),
             nn.ModuleList([_conv(w, w // 2)]),
         ])
-        widths = (2 * w, w, w // 2)
-        self.modulations = nn.ModuleList([FeatureModulation(style_dim, c) for c in widths] if modulate else [])
         self.to_rgb = _conv(w // 2, 3, gain="linear")
         nn.init.constant_(self.to_rgb.bias, 0.5)  # start at mid-grey, the middle of 0..1
+        self.colour = FeatureModulation(style_dim, 3, scale=False) if modulate else None
 
     @property
     def dtype(self) -> torch.dtype:
@@ -90,8 +94,7 @@ class LightDecoder(nn.Module):
         for i, convs in enumerate(self.stages):
             if i > 0:
                 x = F.interpolate(x, scale_factor=2.0, mode="nearest")
-            for j, conv in enumerate(convs):
+            for conv in convs:
                 x = F.relu(conv(x), inplace=True)
-                if j == 0 and self.modulations:
-                    x = self.modulations[i](x, styles, masks)
-        return self.to_rgb(x)
+        rgb = self.to_rgb(x)
+        return rgb if self.colour is None else self.colour(rgb, styles, masks)

@@ -34,18 +34,24 @@ class FeatureModulation(nn.Module):
     rather than only the bottleneck. Starts as the identity. With regions the
     scale and shift are per pixel, the mask-weighted mix of each region's (a
     linear mix, so it equals blending the regions' modulated feature maps).
+    ``scale=False`` keeps the shift alone (the fast model's decoder): a style-driven
+    bias cannot multiply the signal away, which full FiLM did while it was distilled.
     """
 
-    def __init__(self, style_dim: int, channels: int):
+    def __init__(self, style_dim: int, channels: int, scale: bool = True):
         super().__init__()
-        self.affine = nn.Linear(style_dim, 2 * channels)
+        self.scaled = scale
+        self.affine = nn.Linear(style_dim, (2 if scale else 1) * channels)
         nn.init.zeros_(self.affine.weight)
         nn.init.zeros_(self.affine.bias)
 
     def forward(self, x: torch.Tensor, styles: torch.Tensor, masks: torch.Tensor | None = None) -> torch.Tensor:
         """``styles`` (N, D) or (N, K, D); ``masks`` (N, K, H, W) at any resolution, or None for K = 1."""
-        scale, shift = self.affine(per_region(styles)).chunk(2, dim=-1)  # (N, K, C)
+        params = self.affine(per_region(styles))  # (N, K, C) or twice that
+        scale, shift = params.chunk(2, dim=-1) if self.scaled else (None, params)
         if masks is None:
-            return x * (1 + scale[:, 0, :, None, None]) + shift[:, 0, :, None, None]
+            shifted = shift[:, 0, :, None, None]
+            return shifted + (x if scale is None else x * (1 + scale[:, 0, :, None, None]))
         w = resize_masks(masks, x.shape[-2:]).to(x.dtype)
-        return x * (1 + torch.einsum("nkc,nkhw->nchw", scale, w)) + torch.einsum("nkc,nkhw->nchw", shift, w)
+        shifted = torch.einsum("nkc,nkhw->nchw", shift, w)
+        return shifted + (x if scale is None else x * (1 + torch.einsum("nkc,nkhw->nchw", scale, w)))
