@@ -737,7 +737,7 @@ def test_cli_auto_regions_saves_label_maps_that_reproduce_the_output(model_dir, 
 
 @pytest.mark.parametrize("extra,needle", [
     (["--auto-regions", "12"], "from 2 to 8"),
-    (["--refine", "5"], "give label maps (--content-labels/--style-labels) or --auto-regions"),
+    (["--refine", "-5"], "--refine must be"),
     (["--save-labels", "{f}/maps"], "--auto-regions K"),
     (["--auto-regions", "3", "--content-labels", "{f}/left.png", "--style-labels", "{f}/left.png"], "not both"),
     (["--mask", "{f}/notes.png"], "cannot read mask"),

@@ -193,8 +193,10 @@ class StyleEngine:
     def collection_vector(self, folder: str | Path, style_size: int = DEFAULT_STYLE_SIZE,
                           max_pixels: int = DEFAULT_MAX_PIXELS, pooling: str = "mixture") -> torch.Tensor:
         """A folder of one painter's works as one style (1, D): the vector of the paintings'
-        pooled VGG statistics (:meth:`~semstyle.nn.generator.Generator.collection_vector`;
-        benchmarks/artists.py compares the poolings against a held-back painting)."""
+        pooled VGG statistics (:meth:`~semstyle.nn.generator.Generator.collection_vector`).
+        Judged against a painting held back from the folder (benchmarks/artists.py, van Gogh's
+        five works, 384 px), ``mixture`` pooling is closer than the mean of the paintings'
+        vectors in colour (0.615 vs 0.655) and level in style (0.641 vs 0.644)."""
         per_image = []
         for file in list_images(folder):  # none is an ImageError saying so
             with self.autocast():
