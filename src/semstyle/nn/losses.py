@@ -56,12 +56,18 @@ def content_loss(output: Features, content: Features, layers: Sequence[str], nor
     return total
 
 
+def relative_mse(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Squared error relative to the (detached) target's mean square, so that features of
+    any scale weigh alike."""
+    target = target.detach()
+    return F.mse_loss(output, target) / (target.pow(2).mean() + 1e-8)
+
+
 def injected_content_loss(output_feat: torch.Tensor, injected: torch.Tensor) -> torch.Tensor:
     """AdaIN's content loss: the output's VGG features should equal the
     injected features the decoder was given (a detached target), relative to
     the target's mean square so the term does not depend on feature scale."""
-    target = injected.detach()
-    return F.mse_loss(output_feat, target) / (target.pow(2).mean() + 1e-8)
+    return relative_mse(output_feat, injected)
 
 
 def style_code_loss(pred_mean: torch.Tensor, pred_std: torch.Tensor, style_feat: torch.Tensor) -> torch.Tensor:

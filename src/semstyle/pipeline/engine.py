@@ -180,11 +180,10 @@ class StyleEngine:
         for entry in styles:
             key = self.style_cache.key(entry.image, style_size)
             part = self.style_cache.get(key)
-            if part is None and is_collection(entry.image):
-                part = self.collection_vector(entry.image, style_size, max_pixels)
-            elif part is None:
-                part = self.style_vector(self.read(entry.image, style_size, "style_size", max_pixels))
-            self.style_cache.put(key, part)
+            if part is None:
+                part = self.collection_vector(entry.image, style_size, max_pixels) if is_collection(entry.image) \
+                    else self.style_vector(self.read(entry.image, style_size, "style_size", max_pixels))
+                self.style_cache.put(key, part)
             part = part * (entry.weight / total)
             vector = part if vector is None else vector + part
         return vector

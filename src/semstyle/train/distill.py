@@ -21,29 +21,20 @@ import os
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 
 from .. import checkpoints as ckpt
 from ..config import TrainConfig, to_dict
 from ..errors import ConfigError
-from ..io.tensors import tensor_to_image
-from ..io.write import save_image
 from ..nn.generator import LIGHT_TAP, Generator
+from ..nn.losses import relative_mse
 from ..tensorfile import read_tensors
-from ..weights import load_encoder
-from .data import ImageBank
-from .trainer import EMA, setup_runtime, validate
+from .trainer import EMA, save_sample_grid, setup_runtime, training_inputs, validate
 
 CROPS_PER_PAINTING = 12
 CROPS_PER_PHOTO = 2
 PHOTO_STYLE_SHARE = 0.15  # of samples whose style is a photo's own vector (strength near 0)
 MIX_SHARE = 0.5  # of samples whose style is a random mix of two vectors
 ENCODE_BATCH = 8
-
-
-def relative_mse(student: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor:
-    """Squared error relative to the teacher's energy, so layers of any scale weigh alike."""
-    return F.mse_loss(student.float(), teacher.float()) / teacher.float().pow(2).mean().clamp_min(1e-8)
 
 
 def edge_l1(student: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor:
@@ -63,9 +54,7 @@ class Distiller:
         self.device = self.runtime.device
         self.run_dir = Path(config.out)
         self.step = 0
-        self.content = ImageBank(config.content_dir, config.size)
-        self.styles = ImageBank(config.styles_dir, config.size)
-        self.encoder = load_encoder(config.encoder_weights or None).to(self.device)
+        self.content, self.styles, self.encoder = training_inputs(config, self.device)
         self.teacher, _ = ckpt.load_generator(config.teacher, self.device)
         self.teacher.requires_grad_(False)
         torch.manual_seed(config.seed)
@@ -135,9 +124,9 @@ class Distiller:
             feats = self.generator.features(self.encoder, content, (tap,))
             result = self.generator.run(feats, styles)
         image, wanted = result.image.float(), target.image.float()
-        features = relative_mse(result.injected, target.injected)
+        features = relative_mse(result.injected.float(), target.injected.float())
         if tap == LIGHT_TAP:
-            features = features + relative_mse(feats[tap], teacher_feats[cfg.model.content_layer])
+            features = features + relative_mse(feats[tap].float(), teacher_feats[cfg.model.content_layer].float())
         terms = {
             "features": features,
             "pixels": (image - wanted).abs().mean(),
@@ -188,12 +177,7 @@ class Distiller:
 
     def save_samples(self) -> Path:
         """A grid with one row per image: photo | teacher | student."""
-        content, teacher, student = (t[:4].float().cpu().clamp(0, 1) for t in self.last_batch)
-        grid = torch.cat([torch.cat(row, dim=2) for row in zip(content, teacher, student)], dim=1)
-        path = self.run_dir / "samples" / f"step_{self.step:07d}.png"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        save_image(tensor_to_image(grid), path)
-        return path
+        return save_sample_grid(self.run_dir, self.step, self.last_batch)
 
 
 def validate_distillation(config: TrainConfig) -> None:

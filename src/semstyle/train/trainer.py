@@ -147,9 +147,7 @@ class Trainer:
         self.device = self.runtime.device
         self.run_dir = Path(config.out)
         self.step = 0
-        self.content = ImageBank(config.content_dir, config.size)
-        self.styles = ImageBank(config.styles_dir, config.size)
-        self.encoder = load_encoder(config.encoder_weights or None).to(self.device)
+        self.content, self.styles, self.encoder = training_inputs(config, self.device)
         torch.manual_seed(config.seed)  # identical initial weights on every rank
         self.generator = Generator(config.model).to(self.device)
         if config.init_model:
@@ -361,13 +359,24 @@ class Trainer:
         """A grid with one row per image: content | style | output."""
         if not self.runtime.is_main:
             return None
-        content, style, output = (t[:4].float().cpu().clamp(0, 1) for t in self.last_batch)
-        rows = [torch.cat([c, s, o], dim=2) for c, s, o in zip(content, style, output)]
-        grid = torch.cat(rows, dim=1)
-        path = self.run_dir / "samples" / f"step_{self.step:07d}.png"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        save_image(tensor_to_image(grid), path)
-        return path
+        return save_sample_grid(self.run_dir, self.step, self.last_batch)
+
+
+def training_inputs(config: TrainConfig, device: torch.device) -> tuple[ImageBank, ImageBank, nn.Module]:
+    """What every training run reads: the photos, the paintings and the frozen VGG encoder."""
+    content = ImageBank(config.content_dir, config.size)
+    styles = ImageBank(config.styles_dir, config.size)
+    return content, styles, load_encoder(config.encoder_weights or None).to(device)
+
+
+def save_sample_grid(run_dir: Path, step: int, columns: tuple[torch.Tensor, ...]) -> Path:
+    """``samples/step_N.png``: one row per image (the first 4), one column per batch in ``columns``."""
+    parts = [t[:4].float().cpu().clamp(0, 1) for t in columns]
+    grid = torch.cat([torch.cat(row, dim=2) for row in zip(*parts)], dim=1)
+    path = run_dir / "samples" / f"step_{step:07d}.png"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_image(tensor_to_image(grid), path)
+    return path
 
 
 POSITIVE = ("lr_g", "lr_d")
