@@ -60,6 +60,16 @@ class LiveError(Exception):
         self.message, self.code = message, code
 
 
+async def receive_within(websocket: WebSocket, seconds: float, silence: str) -> dict | None:
+    """The client's next message, or None when it disconnected; ``silence`` (a LiveError that
+    closes the socket) when nothing comes for ``seconds``."""
+    try:
+        message = await asyncio.wait_for(websocket.receive(), seconds)
+    except asyncio.TimeoutError:
+        raise LiveError(silence, POLICY) from None
+    return None if message["type"] == "websocket.disconnect" else message
+
+
 def parse_config(text: str | None, gallery: dict[str, GalleryStyle], token: str | None,
                  header: str) -> tuple[str, StylizeOptions]:
     """The first message -> (style id, validated options), or a :class:`LiveError`."""
@@ -171,11 +181,9 @@ class LiveSessions:
         origin, host = websocket.headers.get("origin"), websocket.headers.get("host", "")
         if origin and urlsplit(origin).netloc != host:
             raise LiveError(f"cross-origin WebSocket refused (origin {origin})", POLICY)
-        try:
-            first = await asyncio.wait_for(websocket.receive(), FIRST_MESSAGE_TIMEOUT_S)
-        except asyncio.TimeoutError:
-            raise LiveError(f"no first message within {FIRST_MESSAGE_TIMEOUT_S:g} s", POLICY) from None
-        if first["type"] == "websocket.disconnect":
+        first = await receive_within(websocket, FIRST_MESSAGE_TIMEOUT_S,
+                                     f"no first message within {FIRST_MESSAGE_TIMEOUT_S:g} s")
+        if first is None:
             return
         style_id, options = parse_config(first.get("text"), self.gallery, self.token,
                                          websocket.headers.get("authorization", ""))
@@ -247,11 +255,8 @@ class LiveSessions:
     async def _receive(self, websocket: WebSocket, frames: Slot, stats: LiveStats, start: float) -> None:
         put: Callable = frames.put
         while True:
-            try:
-                message = await asyncio.wait_for(websocket.receive(), IDLE_TIMEOUT_S)
-            except asyncio.TimeoutError:
-                raise LiveError(f"no frame for {IDLE_TIMEOUT_S:g} s; closing", POLICY) from None
-            if message["type"] == "websocket.disconnect":
+            message = await receive_within(websocket, IDLE_TIMEOUT_S, f"no frame for {IDLE_TIMEOUT_S:g} s; closing")
+            if message is None:
                 return
             data = message.get("bytes")
             if data is None:
