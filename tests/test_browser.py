@@ -251,7 +251,9 @@ def test_live_tab_streams_the_camera_stylized(browser, server):
         return [high - low, diff / (64 * 48 * 3)];""")
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     browser.save_screenshot(str(SCREENSHOTS / "live.png"))
-    assert contrast > 20, contrast   # a picture, not a blank frame
+    # A picture, not a blank frame: the tiny untrained test model paints the fake camera's green frame dark
+    # (its contrast varies with the pac-man's phase, 16-40 seen), while a blank JPEG stays within a few levels.
+    assert contrast > 8, contrast
     assert change > 20, change       # and not the camera's picture sent back
     toggle.click()
     assert toggle.text == "Start the camera"

@@ -81,6 +81,7 @@ class LossConfig:
     identity_weight: float = 1.0
     style_code_weight: float = 1.0
     temporal_weight: float = 0.0  # G(warp(x)) = warp(G(x)) for small random warps (video stability); 0: off
+    colour_weight: float = 0.0  # sliced Wasserstein distance of output's and painting's Lab colours; 0: off
     # distillation (train.teacher set): student output vs teacher output in L1, plus these
     distill_feature_weight: float = 1.0  # light encoder vs VGG's relu3_1 (normalised, relative MSE)
     distill_edge_weight: float = 1.0  # image gradients of student vs teacher output (keeps edges sharp)
@@ -96,6 +97,7 @@ class TrainConfig:
     steps: int = 1000
     size: int = 256
     batch_size: int = 4
+    style_augment: float = 0.0  # probability that a painting is recoloured (hue rotation / channel order); 0: off
     lr_g: float = 1e-4
     lr_d: float = 1e-4
     betas: tuple[float, float] = (0.5, 0.999)

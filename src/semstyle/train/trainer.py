@@ -35,10 +35,12 @@ from ..errors import ConfigError
 from ..io.tensors import tensor_to_image
 from ..io.write import save_image
 from ..nn import losses
+from ..nn.colour import colour_distribution_loss
 from ..nn.discriminator import MultiScaleDiscriminator
 from ..nn.generator import Generator
 from ..tensorfile import read_tensors
 from ..weights import load_encoder
+from .augment import augment_styles
 from .data import ImageBank
 from .temporal import apply_warps, noisy, random_warps
 
@@ -200,7 +202,7 @@ class Trainer:
         cfg = self.config
         rng = self.step_rng(step)
         content = self.content.batch(cfg.batch_size, rng).to(self.device)
-        style = self.styles.batch(cfg.batch_size, rng).to(self.device)
+        style = augment_styles(self.styles.batch(cfg.batch_size, rng), cfg.style_augment, rng).to(self.device)
         with torch.no_grad(), self._autocast():
             content_feats = self.encoder(content, self.feature_taps)
             style_feats = self.encoder(style, self.feature_taps)
@@ -213,7 +215,7 @@ class Trainer:
         d_terms = {}
         if self.adversarial:
             d_terms = self._discriminator_update(style, g_out.output.detach(), condition)
-        g_terms = self._generator_update(g_out, content, content_feats, style_feats, condition)
+        g_terms = self._generator_update(g_out, content, style, content_feats, style_feats, condition)
         self.last_batch = (content, style, g_out.output.detach())
         return {**d_terms, **g_terms}
 
@@ -250,7 +252,7 @@ class Trainer:
         terms["d_loss"] = d_loss.item()
         return terms
 
-    def _generator_update(self, g_out: GeneratorOutputs, content, content_feats, style_feats,
+    def _generator_update(self, g_out: GeneratorOutputs, content, style, content_feats, style_feats,
                           condition) -> dict[str, float]:
         loss_cfg = self.config.loss
         layer = self.config.model.content_layer
@@ -287,6 +289,9 @@ class Trainer:
             warped_of, _ = apply_warps(output.float(), self.warps)
             terms["temporal"] = losses.temporal_loss(g_out.of_warped.float(), warped_of, self.warp_valid)
             weights["temporal"] = loss_cfg.temporal_weight
+        if loss_cfg.colour_weight > 0:
+            terms["colour"] = colour_distribution_loss(output.float(), style)
+            weights["colour"] = loss_cfg.colour_weight
         if loss_cfg.tv_weight > 0:
             terms["tv"] = losses.total_variation(output.float())
             weights["tv"] = loss_cfg.tv_weight
@@ -406,6 +411,8 @@ def validate(config: TrainConfig) -> None:
         raise ConfigError(f"grad_clip must be 0 (off) or more, got {config.grad_clip}")
     if config.size < 32 or config.size % 8:
         raise ConfigError(f"size must be a multiple of 8 and at least 32, got {config.size}")
+    if not 0.0 <= config.style_augment <= 1.0:
+        raise ConfigError(f"style_augment is a probability from 0 (off) to 1, got {config.style_augment}")
     if not 0.0 <= config.ema_decay < 1.0:
         raise ConfigError(f"ema_decay must be at least 0 and below 1 (0 disables it), got {config.ema_decay}")
     for name in ("steps", "batch_size", "log_every", "sample_every", "checkpoint_every"):
