@@ -32,6 +32,20 @@ def test_stylize_writes_photo_sized_image_with_provenance(model, style, photo, t
     assert meta["software"].startswith("semstyle")
 
 
+def test_refine_on_the_command_line(model, style, photo, tmp_path, capsys):
+    """--refine N from the CLI: the painting itself goes to refinement (not the style vector the CLI
+    encodes once for a folder), and the refined picture differs from the feed-forward one."""
+    plain, refined = tmp_path / "plain.png", tmp_path / "refined.png"
+    for out, steps in ((plain, "0"), (refined, "3")):
+        code, _, err = run_cli(stylize(photo, "--style", style, "-o", out, "--model", model, "--refine", steps), capsys)
+        assert code == 0, err
+    a, b = (np.asarray(Image.open(p), dtype=np.float32) for p in (plain, refined))
+    assert a.shape == b.shape == (60, 90, 3) and np.abs(a - b).mean() > 1.0
+    code, _, err = run_cli(stylize(photo, "--style", style, "--style", style, "-o", tmp_path / "x.png", "--model",
+                                   model, "--refine", "3"), capsys)
+    assert code == 2 and "must be one image for refinement, not a blend" in err
+
+
 def test_no_metadata_flag(model, style, photo, tmp_path, capsys):
     out = tmp_path / "out.jpg"
     code, _, _ = run_cli(stylize(photo, "--style", style, "-o", out, "--model", model, "--no-metadata"), capsys)

@@ -28,14 +28,19 @@ StepCallback = Callable[[int, float], None]
 
 def lbfgs(image: torch.Tensor, loss_fn: Callable[[torch.Tensor], torch.Tensor], steps: int,
           on_step: StepCallback | None = None, first_iteration: int = 1,
-          history_size: int = 50) -> tuple[list[float], int, bool]:
+          history_size: int = 50, line_search: bool = True) -> tuple[list[float], int, bool]:
     """Minimise ``loss_fn(image)`` over ``image`` in place for ``steps``
     iterations. Returns (the loss at every function evaluation, iterations
     done, whether Ctrl-C stopped it). After a KeyboardInterrupt mid line
-    search the image is a trial point: still a valid picture."""
+    search the image is a trial point: still a valid picture.
+
+    ``line_search=False`` takes L-BFGS's quasi-Newton step as it is: one evaluation per iteration.
+    From a good starting point (refinement of a feed-forward result) that step is nearly always
+    right, and the strong-Wolfe search spent 1.45 extra evaluations an iteration for a 6% lower
+    loss after 20 (measured at 512 px); from noise or a photo (``semstyle paint``) keep it."""
     optimizer = torch.optim.LBFGS([image], lr=1.0, max_iter=1, max_eval=1 + MAX_LINE_SEARCH_EVALS,
                                   tolerance_grad=0.0, tolerance_change=0.0, history_size=history_size,
-                                  line_search_fn="strong_wolfe")
+                                  line_search_fn="strong_wolfe" if line_search else None)
     losses: list[float] = []
 
     def closure() -> torch.Tensor:

@@ -221,7 +221,7 @@ def run(args) -> int:
     label_outputs = [ensure_writable(p) for p in label_map_paths(args.save_labels)] if args.save_labels else []
     ensure_weights(args.encoder_weights)
     stylizer = Stylizer(args.model, options, encoder_weights=args.encoder_weights)
-    style = styles[0].image if options.by_labels else stylizer.style_vector(styles)
+    style = _style_argument(stylizer, styles, options)
     names = style_names(styles) + [name for _, region_style, _ in options.regions for name in style_names(region_style)]
     failures = 0
     for content, out in zip(contents, outputs):
@@ -242,6 +242,15 @@ def run(args) -> int:
             failures += 1
             say(f"semstyle: error: {exc}")
     return 2 if failures else 0
+
+
+def _style_argument(stylizer, styles: list, options: StylizeOptions):
+    """What every image is stylized with: the style vector, encoded once for all of them, unless
+    label matching or refinement reads the painting itself (the style list then: a blend is refused
+    by name there)."""
+    if options.by_labels:
+        return styles[0].image
+    return styles if options.refine else stylizer.style_vector(styles)
 
 
 def torch_installed() -> bool:

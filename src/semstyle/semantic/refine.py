@@ -38,7 +38,7 @@ class RegionStatsLoss:
         self.anchor_layer, self.anchor_weight = anchor_layer, anchor_weight
         self.taps = tuple(dict.fromkeys((*self.layers, anchor_layer)))
         with torch.no_grad():
-            self.anchor = encoder(draft, (anchor_layer,))[anchor_layer]
+            self.anchor = encoder(draft, (anchor_layer,))[anchor_layer].float()
         self.anchor_norm = self.anchor.pow(2).sum() + 1e-12
 
     def __call__(self, image: torch.Tensor) -> torch.Tensor:
@@ -47,9 +47,10 @@ class RegionStatsLoss:
         for t in self.layers:
             w = resize_masks(self.weights, feats[t].shape[-2:])
             for k, target in enumerate(self.targets):
-                terms.append(stats_distance(*masked_mean_std(feats[t], w[:, k:k + 1]), *target[t], self.scale[t]))
+                terms.append(stats_distance(*masked_mean_std(feats[t].float(), w[:, k:k + 1]), *target[t],
+                                            self.scale[t]))
         stats = torch.stack(terms).sum() / len(self.targets)
-        anchor = (feats[self.anchor_layer] - self.anchor).pow(2).sum() / self.anchor_norm
+        anchor = (feats[self.anchor_layer].float() - self.anchor).pow(2).sum() / self.anchor_norm
         return stats + self.anchor_weight * anchor
 
 def refine_regions(encoder, layers: Sequence[str], draft: torch.Tensor, content_labels: np.ndarray,
@@ -82,7 +83,7 @@ def refine_regions(encoder, layers: Sequence[str], draft: torch.Tensor, content_
     with torch.enable_grad():  # Stylizer.stylize runs under no_grad
         loss_fn = RegionStatsLoss(encoder, layers, weights, targets, scale, draft)
         image = draft.detach().clone().contiguous().requires_grad_(True)
-        lbfgs(image, loss_fn, steps, on_step)
+        lbfgs(image, loss_fn, steps, on_step, line_search=False)
     return image.detach().clamp(0, 1)
 
 def stats_distance(mean: torch.Tensor, std: torch.Tensor, ref_mean: torch.Tensor, ref_std: torch.Tensor,
