@@ -6,7 +6,7 @@ photo) and played at its own rate through :func:`semstyle.video.live.run_live`, 
 ``semstyle live`` runs: the stylizer takes the newest frame, drops the ones it cannot keep up
 with and JPEG-encodes each result for the MJPEG stream. One row per model and temporal setting:
 
-* ``temporal on``: the video defaults (stats smoothing and flow blending, DIS flow per frame);
+* ``temporal on``: ``semstyle live``'s defaults (stats smoothing and flow blending, DIS flow at 320 px);
 * ``temporal off``: frame by frame.
 
 The achieved fps cannot exceed the clip's 30. Run on a quiet machine::
@@ -50,9 +50,9 @@ def write_clip(path: Path, size: tuple[int, int], seconds: float) -> Path:
 def measure(model: str, temporal: bool, clip: Path, style: Path, args: argparse.Namespace) -> dict[str, Any]:
     from semstyle import Stylizer
     from semstyle.video.live import run_live
-    from semstyle.video.options import VideoOptions
+    from semstyle.video.options import LIVE_FLOW_SIZE, VideoOptions
 
-    video = VideoOptions() if temporal else VideoOptions(smooth_stats=0.0, flow_blend=0.0)
+    video = VideoOptions(flow_size=LIVE_FLOW_SIZE) if temporal else VideoOptions(smooth_stats=0.0, flow_blend=0.0)
     stylizer = Stylizer(model, size=max(args.size))
     frames = stylizer.frame_stylizer(str(style), video=video.validate())
     stats = run_live(frames, clip, port=None, window=False, duration=args.seconds,

@@ -333,3 +333,42 @@ def test_live_bad_arguments(model, style, tmp_path, capsys, argv, needle):
     argv = [str(clip) if a == "CLIP" else a for a in argv]
     code, _, err = run_cli(["live", *argv, "--style", style, "--model", model], capsys)
     assert_one_line_error(code, err, needle)
+
+
+def test_flow_at_a_smaller_size_still_warps_the_full_frame():
+    """Flow and its check at half size (``flow_size``), the previous frame warped at full size: a
+    photo moved by 6 px comes back where it went, away from the newly visible border."""
+    from semstyle.io.read import load_image
+    from semstyle.video.temporal import FlowBlender, flow_input, warp_previous
+
+    photo = np.asarray(load_image(data_dir("content") / "golden_gate.jpg").resize((280, 180)))
+    before, after = photo[10:170, 6:262], photo[10:170, 0:256]   # the scene moves 6 px to the right
+    blender = FlowBlender(0.6, flow_size=128)
+    small_before, small_after = flow_input(before, 128), flow_input(after, 128)
+    assert small_after.shape == (80, 128)
+    warped, consistent = warp_previous(blender.dis, small_before, small_after, before)
+    assert warped.shape == before.shape and warped.dtype == np.uint8 and consistent.shape == before.shape[:2]
+    inner = (slice(12, -12), slice(16, -12))
+    error = np.abs(warped[inner].astype(float) - after[inner]).mean()
+    assert error < 0.4 * np.abs(before[inner].astype(float) - after[inner]).mean(), error
+    assert consistent[inner].mean() > 0.8
+    first = blender(before, before)
+    second = blender(after, np.zeros_like(after))   # where consistent, 60% of the warped previous frame
+    assert first is before and second.dtype == np.uint8
+    assert abs(second[inner].mean() - 0.6 * consistent[inner].mean() * after[inner].mean()) < 8
+
+
+@pytest.mark.parametrize("value", [0, 16, 640.5, True])
+def test_flow_size_must_be_whole_pixels(value):
+    from semstyle.errors import OptionError
+
+    with pytest.raises(OptionError, match="flow_size"):
+        VideoOptions(flow_size=value).validate()
+
+
+def test_live_fps_counts_from_the_first_stylized_frame():
+    """The first frame also pays start-up; 11 frames over 2 s after it are 5 fps."""
+    from semstyle.video.live import LiveStats
+
+    assert LiveStats(read=30, shown=11, seconds=2.0).fps == 5.0
+    assert LiveStats(shown=1, seconds=0.0).fps == 0.0

@@ -10,7 +10,7 @@ DEFAULT_PORT = 8765
 
 
 def add_parser(commands) -> None:
-    from ..video.options import VideoOptions
+    from ..video.options import LIVE_FLOW_SIZE, VideoOptions
 
     d, v = DEFAULTS, VideoOptions()
     p = commands.add_parser("live", help="stylize a camera (index) or a video file in real time; watch in a browser")
@@ -22,6 +22,8 @@ def add_parser(commands) -> None:
     p.add_argument("--preserve-color", dest="preserve_colors", action="store_true", help="keep the colours")
     p.add_argument("--smooth-stats", type=float, default=v.smooth_stats, help="0 = off (default %(default)s)")
     p.add_argument("--flow-blend", type=float, default=v.flow_blend, help="0 = off (default %(default)s)")
+    p.add_argument("--flow-size", type=int, default=LIVE_FLOW_SIZE,
+                   help="longer side in px at which optical flow runs (default %(default)s)")
     p.add_argument("--port", type=int, default=DEFAULT_PORT,
                    help="serve the MJPEG stream on 127.0.0.1:PORT (default %(default)s; 0 = any free port)")
     p.add_argument("--no-stream", action="store_true", help="no HTTP stream (with --window)")
@@ -47,7 +49,8 @@ def run(args) -> int:
         raise ConfigError(f"--duration must be a number of seconds above 0, got {args.duration}")
     options = StylizeOptions(strength=args.strength, size=args.size, preserve_colors=args.preserve_colors,
                              device=args.device, precision=args.precision, compile=args.compile).validate()
-    video = VideoOptions(smooth_stats=args.smooth_stats, flow_blend=args.flow_blend).validate()
+    video = VideoOptions(smooth_stats=args.smooth_stats, flow_blend=args.flow_blend,
+                         flow_size=args.flow_size).validate()
     ensure_weights(args.encoder_weights)
     stylizer = Stylizer(args.model, options, encoder_weights=args.encoder_weights)
     frames = stylizer.frame_stylizer([parse_style_arg(s) for s in args.style], video=video)

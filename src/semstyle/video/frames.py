@@ -63,7 +63,7 @@ class FrameStylizer:
         self.engine, self.schedule = engine, schedule
         self.options, self.video = check_video_options(options), video.validate()
         self.smoother = StatsSmoother(video.smooth_stats) if video.smooth_stats > 0 else None
-        self.blender = FlowBlender(video.flow_blend) if video.flow_blend > 0 else None
+        self.blender = FlowBlender(video.flow_blend, video.flow_size) if video.flow_blend > 0 else None
         self.size: tuple[int, int] | None = None
         self.alpha: np.ndarray | None = None
         self.keep: np.ndarray | None = None

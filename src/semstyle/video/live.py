@@ -68,6 +68,10 @@ class Slot:
 
 @dataclass
 class LiveStats:
+    """What a live session achieved. ``seconds`` runs from the first stylized frame to the last:
+    the first one also pays one-off start-up (kernels chosen and built for the frame size, a second
+    or so), which is not the rate a viewer sees."""
+
     read: int = 0
     shown: int = 0
     seconds: float = 0.0
@@ -75,7 +79,7 @@ class LiveStats:
 
     @property
     def fps(self) -> float:
-        return self.shown / self.seconds if self.seconds > 0 else 0.0
+        return (self.shown - 1) / self.seconds if self.shown > 1 and self.seconds > 0 else 0.0
 
     @property
     def dropped(self) -> int:
@@ -127,14 +131,16 @@ def jpeg(rgb: np.ndarray) -> bytes:
 def stylize_loop(stylizer: FrameStylizer, frames: Slot, jpegs: Slot, stop: threading.Event, stats: LiveStats,
                  show: Callable[[np.ndarray], None] | None = None) -> None:
     """Stylize the newest frame, again and again, until the source ends or ``stop``."""
-    start = time.monotonic()
+    first = None
     for rgb, seconds in frames.newest(stop):
         result = stylizer(rgb, seconds)
         jpegs.put(jpeg(result))
         if show is not None:
             show(result)
         stats.shown += 1
-        stats.seconds = time.monotonic() - start
+        now = time.monotonic()
+        first = first if first is not None else now
+        stats.seconds = now - first
     jpegs.close()
 
 

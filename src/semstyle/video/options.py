@@ -12,10 +12,12 @@ from ..pipeline.options import check_fraction
 class VideoOptions:
     """What only video has. ``smooth_stats``: the decay of the statistics' moving average
     (0 turns it off); ``flow_blend``: how much of the warped previous frame consistent pixels
-    keep (0 turns it off); ``audio``: copy the audio stream."""
+    keep (0 turns it off); ``flow_size``: the longer side in px at which optical flow runs (frames
+    are scaled down to it, the flow up); ``audio``: copy the audio stream."""
 
     smooth_stats: float = 0.9
     flow_blend: float = 0.6
+    flow_size: int = 640
     audio: bool = True
 
     def validate(self) -> VideoOptions:
@@ -23,6 +25,14 @@ class VideoOptions:
         check_fraction("flow_blend", self.flow_blend)
         if self.smooth_stats >= 1.0:
             raise OptionError("smooth_stats", "must be below 1 (1 would never follow the video)")
+        if isinstance(self.flow_size, bool) or not isinstance(self.flow_size, int) or self.flow_size < 32:
+            raise OptionError("flow_size", f"must be a whole number of pixels, at least 32, got {self.flow_size!r}")
         if not isinstance(self.audio, bool):
             raise OptionError("audio", f"must be true or false, got {self.audio!r}")
         return self
+
+
+LIVE_FLOW_SIZE = 320
+"""``semstyle live`` and the web app's live tab compute flow at this size: a camera frame must be
+done in a fifteenth of a second, and blending needs far less flow detail than a file's warping
+error does."""
