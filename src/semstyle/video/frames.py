@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -67,6 +68,7 @@ class FrameStylizer:
         self.size: tuple[int, int] | None = None
         self.alpha: np.ndarray | None = None
         self.keep: np.ndarray | None = None
+        self._flow_pool: ThreadPoolExecutor | None = None
 
     def output_size(self, width: int, height: int) -> tuple[int, int]:
         """Frames keep their size unless ``size`` caps the longer side."""
@@ -77,6 +79,8 @@ class FrameStylizer:
     def __call__(self, rgb: np.ndarray, seconds: float) -> np.ndarray:
         """One frame (H, W, 3) uint8 at ``seconds`` -> its stylization, uint8, at the output size."""
         frame = self._resized(rgb)
+        # the flow reads only the input frames: it runs in a second thread while the network works
+        motion = self._flow_thread().submit(self.blender.motion, frame) if self.blender is not None else None
         content = image_to_tensor(Image.fromarray(frame)).to(self.engine.device)
         vector = self.schedule.at(seconds)
         output = self.engine.stylize(content, vector, strength=self.options.strength, stats=self.smoother,
@@ -84,12 +88,17 @@ class FrameStylizer:
         if self.options.preserve_colors:
             output = preserve_color(output, content)
         result = np.asarray(tensor_to_image(output))
-        if self.blender is not None:
-            result = self.blender(frame, result)
+        if motion is not None:
+            result = self.blender.blend(motion.result(), result)
         if self.alpha is not None or self.keep is not None:
             layers = [(self.alpha, result)] if self.alpha is not None else [(np.ones(frame.shape[:2]), result)]
             result = composite(frame, layers, self.keep)
         return result
+
+    def _flow_thread(self) -> ThreadPoolExecutor:
+        if self._flow_pool is None:
+            self._flow_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="semstyle-flow")
+        return self._flow_pool
 
     def _resized(self, rgb: np.ndarray) -> np.ndarray:
         height, width = rgb.shape[:2]

@@ -21,6 +21,9 @@ import torch
 
 from ..nn.generator import NormStats
 
+Motion = tuple[np.ndarray, np.ndarray]
+"""How a frame moved from the previous one: the backward flow (H, W, 2) and where it holds (H, W)."""
+
 FLOW_SIZE = 640
 """Flow and its consistency check are computed at most this large, then scaled up: DIS is accurate
 enough there, and the check's per-pixel arithmetic is as costly as the flow itself."""
@@ -71,14 +74,31 @@ class FlowBlender:
 
     def __call__(self, frame: np.ndarray, output: np.ndarray) -> np.ndarray:
         """``frame`` the input (H, W, 3) uint8, ``output`` its fresh stylization; returns the blend."""
+        return self.blend(self.motion(frame), output)
+
+    def motion(self, frame: np.ndarray) -> Motion | None:
+        """How the scene moved since the previous frame (None for the first, or after a change of
+        size). It reads only the input frames, so it can run while the frame is being stylized
+        (:class:`~semstyle.video.frames.FrameStylizer` does, in a second thread)."""
         gray = flow_input(frame, self.flow_size)
-        blended = output
+        moved = None
         if self.previous_gray is not None and self.previous_gray.shape == gray.shape:
-            warped, consistent = warp_previous(self.dis, self.previous_gray, gray, self.previous_output)
+            moved = motion_between(self.dis, self.previous_gray, gray, frame.shape[:2])
+        self.previous_gray = gray
+        return moved
+
+    def blend(self, motion: Motion | None, output: np.ndarray) -> np.ndarray:
+        """The fresh stylization with the previous one, moved by ``motion``, blended in where the
+        flow holds; remembered for the next frame."""
+        blended = output
+        if motion is not None and self.previous_output is not None \
+                and self.previous_output.shape == output.shape:
+            back, consistent = motion
             alpha = self.weight * consistent
             # one multithreaded pass in uint8 (rounded), a third of numpy's float arithmetic
-            blended = self.cv2.blendLinear(warped, np.ascontiguousarray(output), alpha, 1.0 - alpha)
-        self.previous_gray, self.previous_output = gray, blended
+            blended = self.cv2.blendLinear(warp(self.previous_output, back), np.ascontiguousarray(output),
+                                           alpha, 1.0 - alpha)
+        self.previous_output = blended
         return blended
 
 
@@ -132,21 +152,27 @@ def consistency(back: np.ndarray, forward: np.ndarray) -> np.ndarray:
     return (ok & inside).astype(np.float32)
 
 
-def warp_previous(dis, previous_gray: np.ndarray, gray: np.ndarray,
-                  previous: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The previous frame's ``previous`` image warped onto the current frame (its dtype kept), and
-    where that holds (float32, 0..1).
-    The grey frames may be smaller than ``previous`` (:func:`flow_input`): the backward flow and
-    the check's mask are then scaled up to it (the mask bilinearly, a soft edge)."""
+def motion_between(dis, previous_gray: np.ndarray, gray: np.ndarray, size: tuple[int, int]) -> Motion:
+    """The backward flow between two grey frames and where it holds (float32, 0..1), at ``size``
+    (height, width): the frames may be smaller (:func:`flow_input`), and the flow and the check's
+    mask are then scaled up (the mask bilinearly, a soft edge)."""
     import cv2
 
     back = optical_flow(dis, previous_gray, gray)     # current pixel -> where it was before
     forward = optical_flow(dis, gray, previous_gray)  # previous pixel -> where it went
     consistent = consistency(back, forward)
-    height, width = previous.shape[:2]
+    height, width = size
     if (height, width) != gray.shape:
         back = cv2.resize(back, (width, height), interpolation=cv2.INTER_LINEAR)
         back[..., 0] *= width / gray.shape[1]
         back[..., 1] *= height / gray.shape[0]
         consistent = cv2.resize(consistent, (width, height), interpolation=cv2.INTER_LINEAR)
+    return back, consistent
+
+
+def warp_previous(dis, previous_gray: np.ndarray, gray: np.ndarray,
+                  previous: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The previous frame's ``previous`` image warped onto the current frame (its dtype kept), and
+    where that holds (:func:`motion_between`)."""
+    back, consistent = motion_between(dis, previous_gray, gray, previous.shape[:2])
     return warp(previous, back), consistent
