@@ -50,8 +50,10 @@ class FeatureModulation(nn.Module):
         params = self.affine(per_region(styles))  # (N, K, C) or twice that
         scale, shift = params.chunk(2, dim=-1) if self.scaled else (None, params)
         if masks is None:
-            shifted = shift[:, 0, :, None, None]
-            return shifted + (x if scale is None else x * (1 + scale[:, 0, :, None, None]))
+            shift = shift[:, 0, :, None, None].to(x.dtype)
+            if scale is None:
+                return x + shift
+            return torch.addcmul(shift, x, 1 + scale[:, 0, :, None, None].to(x.dtype))  # one pass, not two
         w = resize_masks(masks, x.shape[-2:]).to(x.dtype)
         shifted = torch.einsum("nkc,nkhw->nchw", shift, w)
         return shifted + (x if scale is None else x * (1 + torch.einsum("nkc,nkhw->nchw", scale, w)))
