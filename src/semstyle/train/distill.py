@@ -16,18 +16,17 @@ teacher's output already is the adversarially trained look.
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
 import torch
 
 from .. import checkpoints as ckpt
-from ..config import TrainConfig, to_dict
+from ..config import TrainConfig
 from ..errors import ConfigError
 from ..nn.generator import LIGHT_TAP, Generator
 from ..nn.losses import relative_mse
-from ..tensorfile import read_tensors
+from .state import load_state, save_state, step_generator
 from .trainer import EMA, save_sample_grid, setup_runtime, training_inputs, validate
 
 CROPS_PER_PAINTING = 12
@@ -108,8 +107,7 @@ class Distiller:
         return torch.lerp(vectors, others, mix[:, None].to(vectors.device))
 
     def step_rng(self, step: int) -> torch.Generator:
-        """Randomness of one step, a pure function of (seed, step)."""
-        return torch.Generator().manual_seed(self.config.seed * 1_000_003 + step)
+        return step_generator(self.config.seed, step)
 
     def train_step(self, step: int) -> dict[str, float]:
         cfg, loss_cfg = self.config, self.config.loss
@@ -144,36 +142,15 @@ class Distiller:
         self.last_batch = (content, wanted.detach(), image.detach())
         return {"g_loss": total.item(), **{k: v.item() for k, v in terms.items()}}
 
-    # -- checkpoints (the Trainer's format: load_generator and ``semstyle export`` read them) --
+    # -- checkpoints (train.state: the Trainer's format, which load_generator and export read) --
 
     def save_checkpoint(self) -> Path:
-        optimizer, optimizer_json = ckpt.flatten_optimizer("optim_g", self.opt_g.state_dict())
-        tensors = {
-            **ckpt.prefixed("generator", self.generator.state_dict()),
-            **(ckpt.prefixed(ckpt.EMA_PREFIX, self.ema.model.state_dict()) if self.ema else {}),
-            **optimizer, "rng.torch": torch.get_rng_state(),
-        }
-        metadata = {
-            "format": "semstyle-checkpoint", "step": str(self.step), "kind": "distillation",
-            "model_config": json.dumps(to_dict(self.config.model)),
-            "train_config": json.dumps(to_dict(self.config)), "optim_g": optimizer_json,
-            **({"ema_updates": str(self.ema.updates)} if self.ema else {}),
-        }
-        path = ckpt.write_checkpoint(tensors, self.run_dir, self.step, metadata)
-        ckpt.prune_checkpoints(self.run_dir, self.config.keep_checkpoints)
-        return path
+        return save_state(self.run_dir, self.step, self.config, {"generator": self.generator},
+                          {"optim_g": self.opt_g}, self.ema, {"kind": "distillation"})
 
     def load_checkpoint(self, path: Path) -> None:
-        tensors, metadata = read_tensors(path, what="checkpoint")
-        if metadata.get("format") != "semstyle-checkpoint" or metadata.get("kind") != "distillation":
-            raise ConfigError(f"{path} is not a checkpoint of a distillation run")
-        self.generator.load_state_dict(ckpt.unprefixed("generator", tensors))
-        if self.ema is not None:
-            self.ema.model.load_state_dict(ckpt.unprefixed(ckpt.EMA_PREFIX, tensors) or self.generator.state_dict())
-            self.ema.updates = int(metadata.get("ema_updates", metadata["step"]))
-        self.opt_g.load_state_dict(ckpt.unflatten_optimizer("optim_g", tensors, metadata["optim_g"]))
-        torch.set_rng_state(tensors["rng.torch"])
-        self.step = int(metadata["step"])
+        self.step, _ = load_state(path, {"generator": self.generator}, {"optim_g": self.opt_g}, self.ema,
+                                  kind="distillation")
 
     def save_samples(self) -> Path:
         """A grid with one row per image: photo | teacher | student."""

@@ -38,10 +38,10 @@ from ..nn import losses
 from ..nn.colour import colour_distribution_loss
 from ..nn.discriminator import MultiScaleDiscriminator
 from ..nn.generator import Generator
-from ..tensorfile import read_tensors
 from ..weights import load_encoder
 from .augment import augment_styles
 from .data import ImageBank
+from .state import load_state, save_state, step_generator
 from .temporal import apply_warps, noisy, random_warps
 
 
@@ -194,9 +194,7 @@ class Trainer:
     # -- one step ----------------------------------------------------------
 
     def step_rng(self, step: int) -> torch.Generator:
-        """Randomness of one step, a pure function of (seed, step, rank)."""
-        seed = (self.config.seed * 1_000_003 + step) * 1009 + self.runtime.rank
-        return torch.Generator().manual_seed(seed)
+        return step_generator(self.config.seed, step, self.runtime.rank)
 
     def train_step(self, step: int) -> dict[str, float]:
         cfg = self.config
@@ -319,44 +317,16 @@ class Trainer:
         """Write the full training state atomically (main process only)."""
         if not self.runtime.is_main:
             return None
-        g_opt, g_json = ckpt.flatten_optimizer("optim_g", self.opt_g.state_dict())
-        d_opt, d_json = ckpt.flatten_optimizer("optim_d", self.opt_d.state_dict())
-        tensors = {
-            **ckpt.prefixed("generator", self.generator.state_dict()),
-            **ckpt.prefixed("discriminator", self.discriminator.state_dict()),
-            **(ckpt.prefixed(ckpt.EMA_PREFIX, self.ema.model.state_dict()) if self.ema else {}),
-            **g_opt, **d_opt,
-            "rng.torch": torch.get_rng_state(),
-        }
-        metadata = {
-            "format": "semstyle-checkpoint",
-            "step": str(self.step),
-            "model_config": json.dumps(to_dict(self.config.model)),
-            "train_config": json.dumps(to_dict(self.config)),
-            "optim_g": g_json, "optim_d": d_json,
-            "scaler": json.dumps(self.scaler.state_dict()),
-            **({"ema_updates": str(self.ema.updates)} if self.ema else {}),
-        }
-        path = ckpt.write_checkpoint(tensors, self.run_dir, self.step, metadata)
-        ckpt.prune_checkpoints(self.run_dir, self.config.keep_checkpoints)
-        return path
+        return save_state(self.run_dir, self.step, self.config,
+                          {"generator": self.generator, "discriminator": self.discriminator},
+                          {"optim_g": self.opt_g, "optim_d": self.opt_d}, self.ema,
+                          {"scaler": json.dumps(self.scaler.state_dict())})
 
     def load_checkpoint(self, path: Path) -> None:
-        tensors, metadata = read_tensors(path, what="checkpoint")
-        if metadata.get("format") != "semstyle-checkpoint":
-            raise ConfigError(f"{path} is not a semstyle training checkpoint")
-        self.generator.load_state_dict(ckpt.unprefixed("generator", tensors))
-        self.discriminator.load_state_dict(ckpt.unprefixed("discriminator", tensors))
-        if self.ema is not None:  # a run that had no EMA before starts it from the current weights
-            self.ema.model.load_state_dict(ckpt.unprefixed(ckpt.EMA_PREFIX, tensors)
-                                           or self.generator.state_dict())
-            self.ema.updates = int(metadata.get("ema_updates", metadata["step"]))
-        self.opt_g.load_state_dict(ckpt.unflatten_optimizer("optim_g", tensors, metadata["optim_g"]))
-        self.opt_d.load_state_dict(ckpt.unflatten_optimizer("optim_d", tensors, metadata["optim_d"]))
+        self.step, metadata = load_state(path, {"generator": self.generator, "discriminator": self.discriminator},
+                                         {"optim_g": self.opt_g, "optim_d": self.opt_d}, self.ema)
         if "scaler" in metadata and self.scaler.is_enabled():
             self.scaler.load_state_dict(json.loads(metadata["scaler"]))
-        torch.set_rng_state(tensors["rng.torch"])
-        self.step = int(metadata["step"])
 
     # -- logging -----------------------------------------------------------
 
