@@ -19,6 +19,8 @@ from semstyle.config import (
 )
 from semstyle.errors import ConfigError, SemstyleError
 
+from .helpers import REPO
+
 
 def test_defaults_build_and_nest():
     cfg = TrainConfig()
@@ -199,3 +201,12 @@ def test_save_json_round_trip(tmp_path):
     back = from_dict(TrainConfig, raw)
     assert back == cfg
     assert isinstance(back.betas, tuple) and isinstance(back.model.style_layers, tuple)
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in (REPO / "configs").glob("*.toml")))
+def test_every_config_in_the_repository_is_valid(name):
+    """configs/*.toml are what people train with: each must build and pass the trainer's checks."""
+    from semstyle.config import TrainConfig, from_dict, load_toml
+    from semstyle.train.trainer import validate
+
+    validate(from_dict(TrainConfig, load_toml(REPO / "configs" / name)))

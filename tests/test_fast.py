@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import torch
 from PIL import Image
 
 from semstyle import checkpoints as ckpt
-from semstyle.config import SHIPPED_MODELS, ModelConfig, TrainConfig
+from semstyle.config import SHIPPED_MODELS, LossConfig, ModelConfig, TrainConfig
 from semstyle.errors import ConfigError
 from semstyle.nn.generator import LIGHT_TAP, Generator
 from semstyle.pipeline.engine import default_model_path, resolve_model_path
@@ -92,6 +93,14 @@ def test_distillation_learns_the_teacher_and_keeps_its_style_space(folders, teac
     assert (tmp_path / "run" / "samples" / "step_0000030.png").is_file()
 
 
+def test_distillation_with_the_perceptual_term_logs_it(folders, teacher, tmp_path):
+    config = distill_config(folders, teacher, tmp_path / "run", 2,
+                            loss=LossConfig(distill_perceptual_weight=1.0))
+    assert train(config, progress=False).is_file()
+    records = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    assert len(records) == 2 and all(r["perceptual"] > 0 for r in records)
+
+
 def test_distillation_resumes_exactly(folders, teacher, tmp_path):
     straight = train(distill_config(folders, teacher, tmp_path / "a", 4, ema_decay=0.9), progress=False)
     train(distill_config(folders, teacher, tmp_path / "b", 2, ema_decay=0.9), progress=False)
@@ -111,10 +120,12 @@ def test_a_gan_checkpoint_is_not_resumed_as_distillation(folders, teacher, tmp_p
         train(distill_config(folders, teacher, run, 4), resume=True, progress=False)
 
 
-@pytest.fixture(scope="module")
-def light_model(folders, teacher, tmp_path_factory):
+@pytest.fixture(scope="module", params=[False, True], ids=["conv", "subpixel"])
+def light_model(folders, teacher, tmp_path_factory, request):
+    """A distilled light model, with the full-size decoder stage as a convolution or as a sub-pixel one."""
     run = tmp_path_factory.mktemp("light") / "run"
-    return train(distill_config(folders, teacher, run, 2), progress=False)
+    model = dataclasses.replace(TINY_LIGHT, light_subpixel=request.param)
+    return train(distill_config(folders, teacher, run, 2, model=model), progress=False)
 
 
 def test_a_light_model_stylizes_any_size_at_any_strength(light_model, photo, style):

@@ -47,6 +47,7 @@ class ModelConfig:
     content_encoder: str = "vgg"  # vgg: the frozen VGG's content layer | light: a small learned one (fast model)
     decoder: str = "mirror"  # mirror: VGG's mirror | light: the fast model's small decoder
     light_width: int = 32  # base width of the light encoder and decoder
+    light_subpixel: bool = False  # the light decoder's full-size stage as a sub-pixel convolution (faster)
 
     def __post_init__(self):
         if self.content_encoder not in CONTENT_ENCODERS:
@@ -85,6 +86,7 @@ class LossConfig:
     # distillation (train.teacher set): student output vs teacher output in L1, plus these
     distill_feature_weight: float = 1.0  # light encoder vs VGG's relu3_1 (normalised, relative MSE)
     distill_edge_weight: float = 1.0  # image gradients of student vs teacher output (keeps edges sharp)
+    distill_perceptual_weight: float = 0.0  # VGG relu1_1..relu3_1 of student vs teacher output (texture); 0: off
 
 
 @dataclass

@@ -6,7 +6,8 @@ both models read the same style vectors; only the light encoder and decoder lear
 
 * the light encoder's features onto VGG's relu3_1 of the same photo, and the features after
   injection onto the teacher's (what each decoder actually reads), in relative squared error;
-* the student's image onto the teacher's, in L1 and in L1 of the image gradients (edges).
+* the student's image onto the teacher's, in L1 and in L1 of the image gradients (edges), and
+  (``distill_perceptual_weight``) in VGG's early features (the strokes).
 
 Photos suffice: the styles are vectors of crops of the training paintings at several scales,
 of the photos themselves (the identity end of the strength slider), and random mixes of two
@@ -34,6 +35,7 @@ CROPS_PER_PHOTO = 2
 PHOTO_STYLE_SHARE = 0.15  # of samples whose style is a photo's own vector (strength near 0)
 MIX_SHARE = 0.5  # of samples whose style is a random mix of two vectors
 ENCODE_BATCH = 8
+PERCEPTUAL_LAYERS = ("relu1_1", "relu2_1", "relu3_1")
 
 
 def edge_l1(student: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor:
@@ -132,6 +134,9 @@ class Distiller:
         }
         total = (loss_cfg.distill_feature_weight * terms["features"] + terms["pixels"]
                  + loss_cfg.distill_edge_weight * terms["edges"])
+        if loss_cfg.distill_perceptual_weight > 0:
+            terms["perceptual"] = self._perceptual(image, wanted)
+            total = total + loss_cfg.distill_perceptual_weight * terms["perceptual"]
         self.opt_g.zero_grad(set_to_none=True)
         total.backward()
         if cfg.grad_clip > 0:
@@ -141,6 +146,16 @@ class Distiller:
             self.ema.update(self.generator)
         self.last_batch = (content, wanted.detach(), image.detach())
         return {"g_loss": total.item(), **{k: v.item() for k, v in terms.items()}}
+
+    def _perceptual(self, image: torch.Tensor, wanted: torch.Tensor) -> torch.Tensor:
+        """Relative squared error of the student's and the teacher's images in VGG's early layers:
+        pixel L1 alone lets the student blur the teacher's strokes into their average colour,
+        which the style metrics (Gram matrices of these very layers) read as lost style."""
+        with torch.no_grad(), self._autocast():
+            reference = self.encoder(wanted.clamp(0, 1), PERCEPTUAL_LAYERS)
+        with self._autocast():
+            mine = self.encoder(image, PERCEPTUAL_LAYERS)
+        return sum(relative_mse(mine[t].float(), reference[t].float()) for t in PERCEPTUAL_LAYERS)
 
     # -- checkpoints (train.state: the Trainer's format, which load_generator and export read) --
 
