@@ -11,7 +11,7 @@ from semstyle.config import LossConfig
 from semstyle.errors import ConfigError
 from semstyle.io.read import load_image
 from semstyle.io.tensors import image_to_tensor
-from semstyle.nn.colour import colour_distribution_loss, rgb_to_lab
+from semstyle.nn.colour import colour_distribution_loss, histogram_loss, rgb_to_lab, soft_histogram
 from semstyle.train.augment import augment_styles, hue_rotation, recolour
 from semstyle.train.loop import train
 from semstyle.train.trainer import validate
@@ -58,6 +58,25 @@ def test_descending_the_colour_loss_moves_the_palette_towards_the_painting():
     assert float(colour_distribution_loss(grey.detach().clamp(0, 1), target)) < 0.3 * first
 
 
+def test_soft_histogram_is_the_hard_one_at_bin_centres_and_differentiable():
+    centres = (torch.arange(8, dtype=torch.float32) + 0.5) / 8
+    image = torch.stack(torch.meshgrid(centres, centres, centres, indexing="ij")).reshape(1, 3, 8, 64)
+    hist = soft_histogram(image)
+    assert torch.allclose(hist, torch.full((1, 512), 1 / 512))   # one pixel at each bin's centre
+    starry, scream = painting("starry_night.jpg"), painting("the_scream.jpg")
+    assert torch.allclose(soft_histogram(starry).sum(1), torch.ones(1))
+    assert float(histogram_loss(starry, starry)) < 1e-4 < float(histogram_loss(scream, starry))
+    # a greyish image with some spread (a flat one would move as one colour and fill one bin)
+    grey = (0.4 + 0.2 * torch.rand(starry.shape, generator=torch.Generator().manual_seed(0))).requires_grad_(True)
+    optimiser = torch.optim.Adam([grey], lr=0.02)
+    first = float(histogram_loss(grey.detach(), starry))
+    for _ in range(60):
+        optimiser.zero_grad()
+        histogram_loss(grey, starry).backward()
+        optimiser.step()
+    assert float(histogram_loss(grey.detach().clamp(0, 1), starry)) < 0.5 * first
+
+
 def test_hue_rotation_keeps_luma_and_full_turns_change_nothing():
     image = painting("starry_night.jpg")[0]
     luma = torch.tensor([0.299, 0.587, 0.114])
@@ -89,10 +108,11 @@ def test_augmentation_off_draws_no_randomness_so_old_runs_resume_exactly():
 
 
 def test_training_with_colour_term_and_augmentation_logs_the_term(folders, tmp_path):  # noqa: F811
-    config = tiny_config(folders, tmp_path / "run", 2, style_augment=0.5, loss=LossConfig(colour_weight=20.0))
+    config = tiny_config(folders, tmp_path / "run", 2, style_augment=0.5,
+                         loss=LossConfig(colour_weight=20.0, histogram_weight=5.0))
     assert train(config, progress=False).is_file()
     records = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
-    assert len(records) == 2 and all(r["colour"] > 0 for r in records)
+    assert len(records) == 2 and all(r["colour"] > 0 and r["histogram"] > 0 for r in records)
 
 
 @pytest.mark.parametrize("value", [-0.1, 1.5])

@@ -83,6 +83,7 @@ class LossConfig:
     style_code_weight: float = 1.0
     temporal_weight: float = 0.0  # G(warp(x)) = warp(G(x)) for small random warps (video stability); 0: off
     colour_weight: float = 0.0  # sliced Wasserstein distance of output's and painting's Lab colours; 0: off
+    histogram_weight: float = 0.0  # 1 - Bhattacharyya coefficient of soft joint RGB histograms; 0: off
     # distillation (train.teacher set): student output vs teacher output in L1, plus these
     distill_feature_weight: float = 1.0  # light encoder vs VGG's relu3_1 (normalised, relative MSE)
     distill_edge_weight: float = 1.0  # image gradients of student vs teacher output (keeps edges sharp)

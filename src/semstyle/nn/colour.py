@@ -27,6 +27,9 @@ and sorting 4k values per direction costs nothing next to the VGG passes."""
 COLOUR_DIRECTIONS = 16
 """Projections of the Lab cloud: L, a, b themselves and 13 fixed oblique ones."""
 
+HISTOGRAM_BINS = 8
+"""Bins per RGB channel of the soft joint histogram (512 in all, as the benchmark's colour metric)."""
+
 
 def rgb_to_lab(rgb: torch.Tensor) -> torch.Tensor:
     """sRGB in 0..1, (N, 3, H, W) -> CIE Lab (D65), each channel divided by its range
@@ -75,3 +78,32 @@ def colour_distribution_loss(output: torch.Tensor, style: torch.Tensor) -> torch
     ref_cloud = (_pixel_cloud(style) @ directions).detach()
     count = min(out_cloud.shape[1], ref_cloud.shape[1])
     return F.mse_loss(_sorted_quantiles(out_cloud, count), _sorted_quantiles(ref_cloud, count))
+
+
+def soft_histogram(image: torch.Tensor, bins: int = HISTOGRAM_BINS) -> torch.Tensor:
+    """(N, 3, H, W) sRGB -> (N, bins**3) joint RGB histogram summing to 1, with linear (tent)
+    binning: each pixel is shared between the 8 bin centres around it, so the histogram is a
+    differentiable function of the colours."""
+    n = image.shape[0]
+    position = image.float().clamp(0, 1).flatten(2) * bins - 0.5          # (N, 3, P), bin centres at 0..bins-1
+    low = position.floor().clamp(0, bins - 2)
+    upper_share = (position - low).clamp(0, 1)
+    low = low.long()
+    hist = image.new_zeros(n, bins ** 3, dtype=torch.float32)
+    for corner in range(8):
+        offsets = [(corner >> axis) & 1 for axis in range(3)]
+        weight = torch.ones_like(upper_share[:, 0])
+        index = torch.zeros_like(low[:, 0])
+        for axis, offset in enumerate(offsets):
+            weight = weight * (upper_share[:, axis] if offset else 1 - upper_share[:, axis])
+            index = index * bins + low[:, axis] + offset
+        hist = hist.scatter_add(1, index, weight)
+    return hist / hist.sum(dim=1, keepdim=True)
+
+
+def histogram_loss(output: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
+    """1 - the Bhattacharyya coefficient of the soft joint RGB histograms of ``output`` and
+    ``style`` (the square of their Hellinger distance): the palette as a set of colours, which
+    the sliced distance sees only through 1-D projections."""
+    mine, theirs = soft_histogram(output), soft_histogram(style).detach()
+    return (1.0 - (mine * theirs + 1e-10).sqrt().sum(dim=1)).mean()

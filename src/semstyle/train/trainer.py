@@ -35,7 +35,7 @@ from ..errors import ConfigError
 from ..io.tensors import tensor_to_image
 from ..io.write import save_image
 from ..nn import losses
-from ..nn.colour import colour_distribution_loss
+from ..nn.colour import colour_distribution_loss, histogram_loss
 from ..nn.discriminator import MultiScaleDiscriminator
 from ..nn.generator import Generator
 from ..weights import load_encoder
@@ -290,6 +290,9 @@ class Trainer:
         if loss_cfg.colour_weight > 0:
             terms["colour"] = colour_distribution_loss(output.float(), style)
             weights["colour"] = loss_cfg.colour_weight
+        if loss_cfg.histogram_weight > 0:
+            terms["histogram"] = histogram_loss(output.float(), style)
+            weights["histogram"] = loss_cfg.histogram_weight
         if loss_cfg.tv_weight > 0:
             terms["tv"] = losses.total_variation(output.float())
             weights["tv"] = loss_cfg.tv_weight
