@@ -1,5 +1,6 @@
-"""Nothing changes for users: the shipped default model's outputs, recorded before the
-foundation refactor (tests/golden/*.png, float32), are reproduced within 1/255."""
+"""Nothing changes for users: the shipped default model's outputs (tests/golden/*.png, float32;
+first recorded before the foundation refactor, recorded again for each new shipped model, last for
+v0.3) are reproduced within 1/255."""
 
 from __future__ import annotations
 
@@ -79,5 +80,7 @@ def test_checkpoint_format_is_unchanged(tmp_path):
 def test_shipped_model_loads_with_its_recorded_config():
     generator, metadata = load_generator(default_model_path())
     recorded = json.loads((default_model_path() / "config.json").read_text())
-    assert metadata["averaged_steps"] == recorded["averaged_steps"] == "7250,7500,7750,8000"
+    # v0.3 (MODEL_CARD.md): the EMA weights of step 1,288 of the fine-tune of v0.2
+    assert metadata["source_step"] == recorded["source_step"] == "1288"
+    assert metadata["weights"] == recorded["weights"] == "ema"
     assert generator.config.content_layer == recorded["model"]["content_layer"]

@@ -372,3 +372,27 @@ def test_live_fps_counts_from_the_first_stylized_frame():
 
     assert LiveStats(read=30, shown=11, seconds=2.0).fps == 5.0
     assert LiveStats(shown=1, seconds=0.0).fps == 0.0
+
+
+def test_the_flow_thread_ends_with_its_stylizer(model):
+    """Each frame stylizer (one per live session in the server) owns one flow thread, which must
+    not outlive it."""
+    import gc
+    import threading
+
+    def flow_threads() -> set:
+        return {t for t in threading.enumerate() if t.name.startswith("semstyle-flow")}
+
+    before = flow_threads()
+    stylizer = Stylizer(model, precision="fp32").frame_stylizer(data_dir("styles") / "starry_night.jpg",
+                                                               style_size=64)
+    frame = np.zeros((48, 64, 3), np.uint8)
+    stylizer(frame, 0.0)
+    stylizer(frame, 0.04)
+    mine = flow_threads() - before
+    assert len(mine) == 1
+    del stylizer
+    gc.collect()
+    for thread in mine:
+        thread.join(timeout=5)
+        assert not thread.is_alive()

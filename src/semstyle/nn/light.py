@@ -5,8 +5,10 @@ decoder, about 110 thousand multiply-adds per pixel each. The fast model replace
 small networks distilled from the default model (:mod:`semstyle.train.distill`): the light
 encoder learns to map a photo onto VGG's relu3_1 features, the light decoder to turn the
 injected features into the default model's output. The style encoder and the injection are
-the default model's own, frozen, so both models share one style-vector space: a vector, a
-blend or a schedule made for one works with the other.
+the teacher's own, frozen, so the two share one style-vector space: a vector, a blend or a
+schedule made for one works with the other. (The shipped fast model was distilled from the first
+default model, v0.2; the default model v0.3 was fine-tuned from it, style encoder included, so
+their vectors differ until the fast model is distilled again: ``configs/fast_v2.toml``.)
 
 Both are plain convolutions with zero padding (the engine pads the image with a reflected
 margin and crops it off, so zero borders never show) and in-place ReLUs: nothing a compiler

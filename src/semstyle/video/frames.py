@@ -14,6 +14,7 @@ Frames stream through one at a time: memory does not grow with the video's lengt
 from __future__ import annotations
 
 import time
+import weakref
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -96,8 +97,11 @@ class FrameStylizer:
         return result
 
     def _flow_thread(self) -> ThreadPoolExecutor:
+        """The one worker thread of this clip's flow, ended when the stylizer is collected (the
+        server makes one per live session)."""
         if self._flow_pool is None:
             self._flow_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="semstyle-flow")
+            weakref.finalize(self, self._flow_pool.shutdown, wait=False)
         return self._flow_pool
 
     def _resized(self, rgb: np.ndarray) -> np.ndarray:
