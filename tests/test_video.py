@@ -339,14 +339,15 @@ def test_flow_at_a_smaller_size_still_warps_the_full_frame():
     """Flow and its check at half size (``flow_size``), the previous frame warped at full size: a
     photo moved by 6 px comes back where it went, away from the newly visible border."""
     from semstyle.io.read import load_image
-    from semstyle.video.temporal import FlowBlender, flow_input, warp_previous
+    from semstyle.video.temporal import FlowBlender, flow_input, motion_between, warp
 
     photo = np.asarray(load_image(data_dir("content") / "golden_gate.jpg").resize((280, 180)))
     before, after = photo[10:170, 6:262], photo[10:170, 0:256]   # the scene moves 6 px to the right
     blender = FlowBlender(0.6, flow_size=128)
     small_before, small_after = flow_input(before, 128), flow_input(after, 128)
     assert small_after.shape == (80, 128)
-    warped, consistent = warp_previous(blender.dis, small_before, small_after, before)
+    back, consistent = motion_between(blender.dis, small_before, small_after, before.shape[:2])
+    warped = warp(before, back)
     assert warped.shape == before.shape and warped.dtype == np.uint8 and consistent.shape == before.shape[:2]
     inner = (slice(12, -12), slice(16, -12))
     error = np.abs(warped[inner].astype(float) - after[inner]).mean()

@@ -1,5 +1,6 @@
 """Colour preservation's one matrix: luminance from the stylized image, chroma from the photo
-(Gatys et al. 2016, "luminance-only transfer", in YIQ). Plain numpy, shared by both runtimes."""
+(Gatys et al. 2016, "luminance-only transfer", in YIQ). Plain numpy, shared by both runtimes
+(and by training's hue rotations, :mod:`semstyle.train.augment`)."""
 
 from __future__ import annotations
 

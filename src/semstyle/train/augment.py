@@ -14,10 +14,10 @@ import math
 
 import torch
 
-_RGB_TO_YIQ = torch.tensor([[0.299, 0.587, 0.114],
-                            [0.596, -0.274, -0.322],
-                            [0.211, -0.523, 0.312]])
-_YIQ_TO_RGB = torch.linalg.inv(_RGB_TO_YIQ)
+from ..colour import RGB_TO_YIQ, YIQ_TO_RGB
+
+_RGB_TO_YIQ = torch.tensor(RGB_TO_YIQ, dtype=torch.float32)
+_YIQ_TO_RGB = torch.tensor(YIQ_TO_RGB, dtype=torch.float32)
 
 _PERMUTATIONS = ((0, 2, 1), (1, 0, 2), (1, 2, 0), (2, 0, 1), (2, 1, 0))
 """The five RGB orders other than the identity."""

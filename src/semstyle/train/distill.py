@@ -159,13 +159,16 @@ class Distiller:
 
     # -- checkpoints (train.state: the Trainer's format, which load_generator and export read) --
 
+    def _checkpointed(self) -> tuple[dict[str, torch.nn.Module], dict[str, torch.optim.Optimizer]]:
+        """The network and optimizer a checkpoint holds (no discriminator), by their names in the file."""
+        return {"generator": self.generator}, {"optim_g": self.opt_g}
+
     def save_checkpoint(self) -> Path:
-        return save_state(self.run_dir, self.step, self.config, {"generator": self.generator},
-                          {"optim_g": self.opt_g}, self.ema, {"kind": "distillation"})
+        return save_state(self.run_dir, self.step, self.config, *self._checkpointed(), self.ema,
+                          {"kind": "distillation"})
 
     def load_checkpoint(self, path: Path) -> None:
-        self.step, _ = load_state(path, {"generator": self.generator}, {"optim_g": self.opt_g}, self.ema,
-                                  kind="distillation")
+        self.step, _ = load_state(path, *self._checkpointed(), self.ema, kind="distillation")
 
     def save_samples(self) -> Path:
         """A grid with one row per image: photo | teacher | student."""

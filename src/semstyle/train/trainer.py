@@ -316,18 +316,20 @@ class Trainer:
 
     # -- checkpoints -------------------------------------------------------
 
+    def _checkpointed(self) -> tuple[dict[str, nn.Module], dict[str, torch.optim.Optimizer]]:
+        """The networks and optimizers a checkpoint holds, by their names in the file."""
+        return ({"generator": self.generator, "discriminator": self.discriminator},
+                {"optim_g": self.opt_g, "optim_d": self.opt_d})
+
     def save_checkpoint(self) -> Path | None:
         """Write the full training state atomically (main process only)."""
         if not self.runtime.is_main:
             return None
-        return save_state(self.run_dir, self.step, self.config,
-                          {"generator": self.generator, "discriminator": self.discriminator},
-                          {"optim_g": self.opt_g, "optim_d": self.opt_d}, self.ema,
+        return save_state(self.run_dir, self.step, self.config, *self._checkpointed(), self.ema,
                           {"scaler": json.dumps(self.scaler.state_dict())})
 
     def load_checkpoint(self, path: Path) -> None:
-        self.step, metadata = load_state(path, {"generator": self.generator, "discriminator": self.discriminator},
-                                         {"optim_g": self.opt_g, "optim_d": self.opt_d}, self.ema)
+        self.step, metadata = load_state(path, *self._checkpointed(), self.ema)
         if "scaler" in metadata and self.scaler.is_enabled():
             self.scaler.load_state_dict(json.loads(metadata["scaler"]))
 

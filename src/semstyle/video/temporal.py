@@ -169,10 +169,3 @@ def motion_between(dis, previous_gray: np.ndarray, gray: np.ndarray, size: tuple
         consistent = cv2.resize(consistent, (width, height), interpolation=cv2.INTER_LINEAR)
     return back, consistent
 
-
-def warp_previous(dis, previous_gray: np.ndarray, gray: np.ndarray,
-                  previous: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The previous frame's ``previous`` image warped onto the current frame (its dtype kept), and
-    where that holds (:func:`motion_between`)."""
-    back, consistent = motion_between(dis, previous_gray, gray, previous.shape[:2])
-    return warp(previous, back), consistent
