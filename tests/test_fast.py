@@ -13,7 +13,7 @@ from PIL import Image
 from semstyle import checkpoints as ckpt
 from semstyle.config import SHIPPED_MODELS, LossConfig, ModelConfig, TrainConfig
 from semstyle.errors import ConfigError
-from semstyle.nn.generator import LIGHT_TAP, Generator
+from semstyle.nn.generator import LIGHT_HIDDEN_TAP, LIGHT_TAP, Generator
 from semstyle.pipeline.engine import default_model_path, resolve_model_path
 from semstyle.stylizer import Stylizer
 from semstyle.tensorfile import read_tensors
@@ -59,6 +59,39 @@ def test_light_encoder_features_have_the_shape_of_vggs_content_layer(vgg):
     assert set(both) == {LIGHT_TAP, *TINY_LIGHT.style_layers}  # below full strength: VGG for the own vector
     with torch.no_grad():
         assert generator(light, torch.randn(1, 16)).shape == (1, 3, 40, 56)
+
+
+@pytest.mark.parametrize("subpixel", [False, True], ids=["conv", "subpixel"])
+def test_the_folded_injection_gives_the_unfolded_image(vgg, subpixel):
+    """Inference folds projection, AdaIN and the decoder's entry into one small convolution
+    (nn/fold.py): the same image as the path training runs, for one style, regions with their
+    own or shared statistics, statistics given from elsewhere, and a batch."""
+    torch.manual_seed(0)
+    generator = Generator(dataclasses.replace(TINY_LIGHT, light_subpixel=subpixel)).eval()
+    with torch.no_grad():
+        generator.injection.affine.weight.normal_(0, 0.3)
+        generator.decoder.colour.affine.weight.normal_(0, 0.3)
+    assert generator.inference_tap == LIGHT_HIDDEN_TAP
+    image = torch.rand(2, 3, 40, 56)
+    masks = torch.zeros(1, 2, 40, 56)
+    masks[:, 0, :, :30] = 1
+    masks[:, 1] = 1 - masks[:, 0]
+    styles = torch.randn(2, 16)
+    with torch.no_grad():
+        plain = generator.features(vgg, image, (LIGHT_TAP,))
+        folded = generator.features(vgg, image, (LIGHT_HIDDEN_TAP,))
+        assert set(folded) == {LIGHT_HIDDEN_TAP}
+        for a, b in zip(generator.content_stats(plain, masks), generator.content_stats(folded, masks)):
+            torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4)
+        thumbnail = generator.content_stats(generator.features(vgg, image[:1, :, ::2, ::2], (LIGHT_TAP,)))
+        cases = [dict(), dict(masks=masks), dict(masks=masks, region_norm=False), dict(stats=thumbnail)]
+        for options in cases:
+            style = torch.randn(2, 2, 16) if "masks" in options else styles
+            want = generator.run(plain, style, **options)
+            got = generator.run(folded, style, **options)
+            assert want.injected is not None and got.injected is None  # never made
+            torch.testing.assert_close(got.image, want.image, rtol=1e-4, atol=1e-4)
+        assert want.image.std() > 0.05  # a real picture, not a flat one matched
 
 
 def test_light_settings_are_validated():
@@ -110,6 +143,25 @@ def test_distillation_resumes_exactly(folders, teacher, tmp_path):
     assert a.keys() == b.keys()
     for key in a:
         assert torch.equal(a[key], b[key]), key
+
+
+def test_distillation_starts_the_student_from_an_earlier_fast_model(folders, teacher, tmp_path):
+    """A new teacher's student starts from the last fast model (init_model): every tensor of the
+    same name and shape, the changed decoder stage fresh, the teacher's style encoder kept."""
+    earlier = train(distill_config(folders, teacher, tmp_path / "earlier", 2), progress=False)
+    subpixel = dataclasses.replace(TINY_LIGHT, light_subpixel=True)
+    config = distill_config(folders, teacher, tmp_path / "next", 1, model=subpixel, init_model=str(earlier))
+    from semstyle.train.distill import Distiller
+    student = Distiller(config)
+    before, _ = ckpt.load_generator(earlier)
+    old, new = before.state_dict(), student.generator.state_dict()
+    assert torch.equal(new["content_encoder.body.0.weight"], old["content_encoder.body.0.weight"])
+    assert torch.equal(new["decoder.stages.0.1.weight"], old["decoder.stages.0.1.weight"])
+    assert "decoder.to_rgb.weight" in student.started_fresh  # 12 sub-pixel outputs, not 3
+    mentor, _ = ckpt.load_generator(teacher)
+    assert torch.equal(new["injection.affine.weight"], mentor.state_dict()["injection.affine.weight"])
+    with pytest.raises(ConfigError, match="not a fast"):
+        Distiller(dataclasses.replace(config, init_model=str(teacher)))
 
 
 def test_a_gan_checkpoint_is_not_resumed_as_distillation(folders, teacher, tmp_path):

@@ -46,7 +46,7 @@ class StylizeGraph(nn.Module):
     def __init__(self, encoder: VGGEncoder, generator: Generator):
         super().__init__()
         self.encoder, self.generator = encoder, generator
-        self.taps = (generator.content_tap,)
+        self.taps = (generator.inference_tap,)
 
     def forward(self, image: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
         return self.generator(self.generator.features(self.encoder, image, self.taps), style).clamp(0, 1)

@@ -24,12 +24,17 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..config import ModelConfig
+from .fold import folded_entry, projected_stats
 from .light import LightDecoder, LightEncoder
 from .modulation import FeatureModulation, blend_regions, per_region
 from .stats import pooled_mean_std, region_mean_std, resize_masks
 
 LIGHT_TAP = "light"
 """The feature key of the light encoder's output (the fast model's stand-in for VGG's content layer)."""
+
+LIGHT_HIDDEN_TAP = "light_hidden"
+"""The feature key of the light encoder's last hidden layer: given it instead of :data:`LIGHT_TAP`,
+:meth:`Generator.run` folds the injection into the light decoder's entry (:mod:`semstyle.nn.fold`)."""
 
 VGG_CHANNELS = {"relu1": 64, "relu2": 128, "relu3": 256, "relu4": 512, "relu5": 512}
 
@@ -112,16 +117,20 @@ class StyleInjection(nn.Module):
         """Each region's AdaIN result, blended by its mask: content features
         (N, C, h, w), their statistics ``stats`` and the ``targets``, (N, K, C)
         each (a K of 1 broadcasts), masks (N, K, h, w) or None."""
-        (mean, std), (new_mean, new_std) = stats, targets
-        parts = []
-        for k in range(new_mean.shape[1]):
-            src = min(k, mean.shape[1] - 1)
-            # (feat - mean) / std * new_std + new_mean as one multiply-add: one pass over the
-            # features instead of four
-            scale = new_std[:, k] / std[:, src].float()
-            shift = new_mean[:, k] - mean[:, src].float() * scale
-            parts.append(torch.addcmul(shift[..., None, None], feat, scale[..., None, None]))
+        scale, shift = StyleInjection.adain_affine(stats, targets)
+        # (feat - mean) / std * new_std + new_mean as one multiply-add: one pass over the
+        # features instead of four
+        parts = [torch.addcmul(shift[:, k, :, None, None], feat, scale[:, k, :, None, None])
+                 for k in range(scale.shape[1])]
         return blend_regions(parts, weights)
+
+    @staticmethod
+    def adain_affine(stats: NormStats, targets: NormStats) -> tuple[torch.Tensor, torch.Tensor]:
+        """AdaIN as a per-channel ``scale * feat + shift``: (N, K, C) each, float32, from the
+        content's statistics (a K of 1 serves every region) and each region's targets."""
+        (mean, std), (new_mean, new_std) = stats, targets
+        scale = new_std / std.float()
+        return scale, new_mean - mean.float() * scale
 
 
 def _conv(in_ch: int, out_ch: int) -> nn.Sequential:
@@ -175,7 +184,7 @@ class GeneratorPass:
     """Everything one forward pass computed: the image, and what the losses need."""
 
     image: torch.Tensor        # (N, 3, H, W), about 0..1 (not clamped)
-    injected: torch.Tensor     # the decoder's input: content features after AdaIN, float32
+    injected: torch.Tensor | None  # the decoder's input: content features after AdaIN, float32 (None: folded)
     styles: torch.Tensor       # (N, K, D): the style vectors used, after strength mixing
     target_mean: torch.Tensor  # (N, K, C): what the injection asked of each region
     target_std: torch.Tensor
@@ -226,17 +235,30 @@ class Generator(nn.Module):
         """The feature :meth:`run` injects into: VGG's content layer, or :data:`LIGHT_TAP`."""
         return self.config.content_layer if self.content_encoder is None else LIGHT_TAP
 
+    @property
+    def inference_tap(self) -> str:
+        """The content feature inference asks for: :data:`LIGHT_HIDDEN_TAP` when the light encoder
+        feeds the light decoder (the folded path, same image, a fraction of the time), else
+        :attr:`content_tap`. Training asks for :attr:`content_tap`: its losses read the features."""
+        folds = self.content_encoder is not None and isinstance(self.decoder, LightDecoder)
+        return LIGHT_HIDDEN_TAP if folds else self.content_tap
+
     def features(self, vgg: nn.Module, rgb: torch.Tensor, taps: tuple[str, ...]) -> dict[str, torch.Tensor]:
         """The features ``taps`` of an image (N, 3, H, W) in 0..1: VGG's from ``vgg``, and
         :data:`LIGHT_TAP` from the light encoder, in its own dtype. VGG runs only when a VGG
         tap is asked for: the fast model at full strength needs none."""
-        vgg_taps = tuple(t for t in taps if t != LIGHT_TAP)
+        light = {LIGHT_TAP, LIGHT_HIDDEN_TAP}
+        vgg_taps = tuple(t for t in taps if t not in light)
         feats = vgg(rgb, vgg_taps) if vgg_taps else {}
-        if LIGHT_TAP in taps:
+        if light & set(taps):
             encoder = self.content_encoder
             if encoder is None:
                 raise ValueError("this model has no light encoder")
-            feats[LIGHT_TAP] = encoder(rgb.to(next(encoder.parameters()).dtype))
+            hidden = encoder.hidden(rgb.to(next(encoder.parameters()).dtype))
+            if LIGHT_HIDDEN_TAP in taps:
+                feats[LIGHT_HIDDEN_TAP] = hidden
+            if LIGHT_TAP in taps:
+                feats[LIGHT_TAP] = encoder.projection(hidden) * encoder.output_gain
         return feats
 
     @property
@@ -280,8 +302,10 @@ class Generator(nn.Module):
         """The content layer's normalisation statistics, (N, K, C) per region with masks
         and ``region_norm``, else (N, 1, C) over the whole image. Computed elsewhere
         (a thumbnail for tiles, smoothed over frames for video) they are ``stats=`` of :meth:`run`."""
-        content = feats[self.content_tap].float()
-        return region_mean_std(content, masks if region_norm else None)
+        masks = masks if region_norm else None
+        if LIGHT_HIDDEN_TAP in feats and self.content_tap not in feats:
+            return projected_stats(feats[LIGHT_HIDDEN_TAP], self.content_encoder, masks)
+        return region_mean_std(feats[self.content_tap].float(), masks)
 
     def forward(self, feats: Mapping[str, torch.Tensor], style: torch.Tensor, **options) -> torch.Tensor:
         """The stylized image; see :meth:`run` for the options."""
@@ -299,9 +323,10 @@ class Generator(nn.Module):
         content computed elsewhere (see :meth:`content_stats`); by default the
         content's own, per region when ``region_norm``.
         """
-        content = feats[self.content_tap].float()
+        folded = LIGHT_HIDDEN_TAP in feats and self.content_tap not in feats
+        content = feats[LIGHT_HIDDEN_TAP] if folded else feats[self.content_tap].float()
         if masks is not None:
-            masks = masks.expand(content.shape[0], -1, -1, -1).to(content.dtype)
+            masks = masks.expand(content.shape[0], -1, -1, -1).float()
         # 1. one style vector per region: (N, K, D)
         styles = per_region(style).expand(content.shape[0], -1, -1)
         # 2. strength: a mix in style-vector space with the content's own vector of each region
@@ -313,8 +338,14 @@ class Generator(nn.Module):
         # 4. injection: AdaIN to each region's target statistics, blended by the masks
         targets = self.injection.target_stats(styles)
         weights = None if masks is None else resize_masks(masks, content.shape[-2:])
+        dtype = self.decoder.dtype
+        decoder_masks = None if masks is None else masks.to(dtype)
+        if folded:  # 4-5 in one: the injection folded into the light decoder's entry
+            entry = folded_entry(content, self.content_encoder, self.decoder,
+                                 *self.injection.adain_affine(stats, targets), weights)
+            return GeneratorPass(self.decoder.from_entry(entry, styles.to(dtype), decoder_masks), None, styles,
+                                 *targets)
         injected = self.injection.apply_targets(content, stats, targets, weights)
         # 5. decoding, with FiLM per region, in the decoder's own precision
-        dtype = self.decoder.dtype
-        image = self.decoder(injected.to(dtype), styles.to(dtype), None if masks is None else masks.to(dtype))
+        image = self.decoder(injected.to(dtype), styles.to(dtype), decoder_masks)
         return GeneratorPass(image, injected, styles, *targets)

@@ -58,8 +58,21 @@ class LightEncoder(nn.Module):
             _conv(2 * w, out_channels, kernel=1, gain="linear"),
         )
 
+    output_gain = FEATURE_SCALE
+    """The features are ``output_gain * projection(hidden)``."""
+
     def forward(self, rgb: torch.Tensor) -> torch.Tensor:
-        return self.body((rgb - INPUT_MEAN) * INPUT_SCALE) * FEATURE_SCALE
+        return self.projection(self.hidden(rgb)) * self.output_gain
+
+    def hidden(self, rgb: torch.Tensor) -> torch.Tensor:
+        """The last hidden layer, (N, 2 * width, H/4, W/4): the features are a linear projection of
+        it, so inference can fold that projection into the injection (:mod:`semstyle.nn.fold`)."""
+        return self.body[:-1]((rgb - INPUT_MEAN) * INPUT_SCALE)
+
+    @property
+    def projection(self) -> nn.Conv2d:
+        """The 1x1 convolution from :meth:`hidden` to the features (before ``output_gain``)."""
+        return self.body[-1]
 
 
 class LightDecoder(nn.Module):
@@ -99,13 +112,26 @@ class LightDecoder(nn.Module):
         """The dtype of the decoder's weights (bfloat16 for fast inference, else float32)."""
         return self.to_rgb.weight.dtype
 
+    input_gain = 1.0 / FEATURE_SCALE
+    """:attr:`entry` reads ``input_gain * features``."""
+
+    @property
+    def entry(self) -> nn.Conv2d:
+        """The first layer, a 1x1 convolution: linear in the injected features, so inference can
+        fold the injection into it (:mod:`semstyle.nn.fold`)."""
+        return self.stages[0][0]
+
     def forward(self, feat: torch.Tensor, styles: torch.Tensor, masks: torch.Tensor | None = None) -> torch.Tensor:
         """As :meth:`semstyle.nn.generator.Decoder.forward`."""
-        x = feat * (1.0 / FEATURE_SCALE)
+        return self.from_entry(self.entry(feat * self.input_gain), styles, masks)
+
+    def from_entry(self, entry: torch.Tensor, styles: torch.Tensor, masks: torch.Tensor | None = None) -> torch.Tensor:
+        """The rest of :meth:`forward`, from :attr:`entry`'s output (before its ReLU)."""
+        x = F.relu(entry, inplace=True)
         for i, convs in enumerate(self.stages):
             if i > 0:
                 x = F.interpolate(x, scale_factor=2.0, mode="nearest")
-            for conv in convs:
+            for conv in convs[1:] if i == 0 else convs:
                 x = F.relu(conv(x), inplace=True)
         rgb = self.shuffle(self.to_rgb(x))
         return rgb if self.colour is None else self.colour(rgb, styles, masks)

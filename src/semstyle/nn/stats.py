@@ -52,6 +52,25 @@ def region_mean_std(feat: torch.Tensor, masks: torch.Tensor | None) -> tuple[tor
     return torch.stack([m for m, _ in parts], dim=1), torch.stack([s for _, s in parts], dim=1)
 
 
+def region_mean_cov(feat: torch.Tensor, masks: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-region mean (N, K, C) and covariance (N, K, C, C) of ``feat`` (N, C, h, w), in
+    float32, masks as in :func:`region_mean_std`. The statistics of any linear projection of
+    ``feat`` follow from them without computing the projection: the fast model's 64-channel
+    hidden layer gives its 256-channel features' mean and std (:mod:`semstyle.nn.fold`)."""
+    flat = feat.float().flatten(2)  # (N, C, P)
+    weights = torch.ones_like(flat[:, :1]) if masks is None \
+        else resize_masks(masks, feat.shape[-2:]).float().flatten(2)  # (N or 1, K, P)
+    weights = weights / weights.sum(-1, keepdim=True).clamp_min(1e-12)
+    means, covs = [], []
+    for k in range(weights.shape[1]):
+        w = weights[:, k:k + 1]  # (N or 1, 1, P)
+        mean = (flat * w).sum(-1)  # (N, C)
+        centred = flat - mean[..., None]
+        means.append(mean)
+        covs.append((centred * w) @ centred.transpose(1, 2))
+    return torch.stack(means, dim=1), torch.stack(covs, dim=1)
+
+
 def normalize(feat: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
     """(feat - mean) / std with per-channel (N, C) statistics."""
     return (feat - mean[..., None, None]) / std[..., None, None]

@@ -223,7 +223,8 @@ class StyleEngine:
         video frames), computed in the same pass.
         """
         # the photo's own style vector (deeper VGG layers) is only needed below full strength
-        taps = self.generator.taps if strength < 1.0 else (self.generator.content_tap,)
+        tap = self.generator.inference_tap
+        taps = (tap, *self.config.style_layers) if strength < 1.0 else (tap,)
         feats, masks, (rows, cols) = self._features(content, masks, taps, border_margin)
         if callable(stats):
             stats = stats(self.generator.content_stats(feats, masks, region_norm))
@@ -243,7 +244,7 @@ class StyleEngine:
                       border_margin: int = BORDER_MARGIN) -> NormStats:
         """The normalisation statistics :meth:`stylize` would compute for ``content``, to
         share them (``stats=``) across tiles of one image or frames of one video."""
-        feats, masks, _ = self._features(content, masks, (self.generator.content_tap,), border_margin)
+        feats, masks, _ = self._features(content, masks, (self.generator.inference_tap,), border_margin)
         return self.generator.content_stats(feats, masks, region_norm)
 
     def _features(self, content: torch.Tensor, masks: torch.Tensor | None, taps: tuple[str, ...],

@@ -60,6 +60,9 @@ class Distiller:
         self.teacher.requires_grad_(False)
         torch.manual_seed(config.seed)
         self.generator = Generator(config.model).to(self.device)
+        self.started_fresh: list[str] = []  # the student's tensors init_model had no match for
+        if config.init_model:
+            self._start_student_from(config.init_model)
         self._share_style_space()
         trainable = [p for p in self.generator.parameters() if p.requires_grad]
         self.opt_g = torch.optim.Adam(trainable, lr=config.lr_g, betas=config.betas)
@@ -77,6 +80,25 @@ class Distiller:
             mine = getattr(self.generator, part)
             mine.load_state_dict(getattr(self.teacher, part).state_dict())
             mine.requires_grad_(False)
+
+    def _start_student_from(self, model: str) -> None:
+        """The light encoder and decoder start from an earlier fast model (``init_model``): a new
+        teacher's student need not relearn VGG's relu3_1 (the encoder's target does not depend on
+        the teacher) nor most of the decoder. Every tensor whose name and shape match is taken; the
+        rest (a decoder stage the new architecture changed) starts fresh. The style encoder and
+        injection still come from the teacher."""
+        earlier, _ = ckpt.load_generator(model, self.device)
+        if earlier.config.content_encoder != "light" or earlier.config.decoder != "light":
+            raise ConfigError(f"init_model {model} is not a fast (light) model, so it cannot start the student")
+        mine = self.generator.state_dict()
+        taken = {name: tensor for name, tensor in earlier.state_dict().items()
+                 if name.startswith(("content_encoder.", "decoder.")) and name in mine
+                 and mine[name].shape == tensor.shape}
+        if not taken:
+            raise ConfigError(f"init_model {model} shares no layer with this student's architecture")
+        self.generator.load_state_dict(taken, strict=False)
+        self.started_fresh = sorted(name for name in mine if name.startswith(("content_encoder.", "decoder."))
+                                    and name not in taken)
 
     def _autocast(self):
         return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp)
@@ -182,6 +204,4 @@ def validate_distillation(config: TrainConfig) -> None:
         raise ConfigError("distillation needs a teacher model (teacher = ...)")
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:
         raise ConfigError("distillation runs in one process; start it without torchrun")
-    if config.init_model:
-        raise ConfigError("init_model does not apply to distillation (the student starts from the teacher's "
-                          "style encoder)")
+
