@@ -156,6 +156,11 @@ def staged_folder(target: str | os.PathLike) -> Iterator[Path]:
         shutil.rmtree(stage, ignore_errors=True)
 
 
+def semstyle_home() -> Path:
+    """Cache directory: ``$SEMSTYLE_HOME`` or ``~/.cache/semstyle`` (not created here)."""
+    return Path(os.environ.get("SEMSTYLE_HOME") or Path.home() / ".cache" / "semstyle")
+
+
 def sha256_file(path: str | os.PathLike) -> str:
     """Hex SHA-256 of a file's bytes, read in 1 MiB chunks."""
     digest = hashlib.sha256()

@@ -26,7 +26,7 @@ from pathlib import Path
 import torch
 
 from .errors import WeightsError
-from .files import atomic_write_bytes, atomic_write_text, describe_os_error, sha256_file
+from .files import atomic_write_bytes, atomic_write_text, describe_os_error, semstyle_home, sha256_file
 from .nn.hed import HEDEdgeDetector
 from .nn.vgg import VGG16_BLOCKS, VGGEncoder, blocks_for_conv_count, torchvision_conv_indices
 from .tensorfile import read_tensors
@@ -46,11 +46,6 @@ REFETCH_ADVICE = "run 'semstyle weights fetch --force' to fetch them again"
 # --------------------------------------------------------------------------
 # The cache
 # --------------------------------------------------------------------------
-
-def semstyle_home() -> Path:
-    """Cache directory: ``$SEMSTYLE_HOME`` or ``~/.cache/semstyle`` (not created here)."""
-    return Path(os.environ.get("SEMSTYLE_HOME") or Path.home() / ".cache" / "semstyle")
-
 
 def _home_label(home: Path) -> str:
     return f"SEMSTYLE_HOME={home}" if os.environ.get("SEMSTYLE_HOME") else str(home)

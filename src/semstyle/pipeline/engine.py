@@ -16,7 +16,6 @@ or :meth:`StyleEngine.encode_style` (files, PIL images and blends).
 
 from __future__ import annotations
 
-import hashlib
 import os
 import threading
 from collections import OrderedDict
@@ -25,63 +24,62 @@ from importlib import resources
 from pathlib import Path
 
 import torch
-from PIL import Image
 
-from ..checkpoints import load_generator
+from ..checkpoints import MODEL_FILE, load_generator
 from ..config import SHIPPED_MODELS
 from ..devices import autocast, pick_device, resolve_precision
-from ..errors import ImageError, WeightsError
-from ..files import sha256_file
+from ..errors import WeightsError
 from ..io.read import DEFAULT_MAX_PIXELS, list_images
 from ..nn.generator import Generator, NormStats
 from ..nn.vgg import VGGEncoder
-from ..weights import load_encoder, semstyle_home
+from ..weights import default_weights_path, load_encoder, semstyle_home
 from .options import BORDER_MARGIN, DEFAULT_STYLE_SIZE
 from .prepare import image_tensor, pad_for_network
+from .style_store import StyleStore, image_key
 from .styles import StyleLike, is_collection, weighted_styles
 
 
 class StyleCache:
     """Style vectors by the SHA-256 of the style image's bytes (a file's, or a PIL image's
-    pixels) and the size it is read at, newest :data:`SIZE` kept. Encoding a 512 px style
-    image costs more than stylizing a 384 px photo, and users reuse the same paintings."""
+    pixels) and the size it is read at (:func:`~semstyle.pipeline.style_store.image_key`),
+    newest :data:`SIZE` kept in memory and, with a ``store``, every one on disk for the next
+    process too. Encoding a 512 px style image costs more than stylizing a 384 px photo, and
+    users reuse the same paintings."""
 
     SIZE = 64
 
-    def __init__(self):
+    def __init__(self, store: StyleStore | None = None):
         self.vectors: OrderedDict[str, torch.Tensor] = OrderedDict()
+        self.store = store
         self.hits = self.misses = 0
         self.lock = threading.Lock()  # a server's worker threads share one engine
 
-    @staticmethod
-    def key(image, style_size: int) -> str | None:
-        if isinstance(image, Image.Image):
-            content = hashlib.sha256(f"{image.mode}{image.size}".encode() + image.tobytes()).hexdigest()
-        elif is_collection(image):  # its images' names and bytes
-            try:
-                parts = [f"{p.name}:{sha256_file(p)}" for p in list_images(image)]
-            except (OSError, ImageError):
-                return None
-            content = "collection:" + hashlib.sha256("\n".join(parts).encode()).hexdigest()
-        else:
-            try:
-                content = sha256_file(image)
-            except OSError:
-                return None  # reading it properly reports the problem
-        return f"{content}:{style_size}"
+    key = staticmethod(image_key)
 
-    def get(self, key: str | None) -> torch.Tensor | None:
+    def get(self, key: str | None, device: torch.device | None = None) -> torch.Tensor | None:
         with self.lock:
-            if key is None or key not in self.vectors:
+            if key is not None and key in self.vectors:
+                self.hits += 1
+                self.vectors.move_to_end(key)
+                return self.vectors[key]
+        stored = None if key is None or self.store is None else self.store.get(key)
+        with self.lock:
+            if stored is None:
                 self.misses += 1
                 return None
             self.hits += 1
-            self.vectors.move_to_end(key)
-            return self.vectors[key]
+        vector = torch.from_numpy(stored).to(device or "cpu")
+        self._remember(key, vector)
+        return vector
 
     def put(self, key: str | None, vector: torch.Tensor) -> None:
         if key is None:
             return
+        self._remember(key, vector)
+        if self.store is not None:
+            self.store.put(key, vector.detach().float().cpu().numpy())
+
+    def _remember(self, key: str, vector: torch.Tensor) -> None:
         with self.lock:
             self.vectors[key] = vector
             while len(self.vectors) > self.SIZE:
@@ -103,6 +101,15 @@ def resolve_model_path(model: str | Path | None) -> Path:
     return Path(model)
 
 
+def style_store_for(model: Path, encoder_weights: str | Path | None, precision: str) -> StyleStore | None:
+    """The on-disk style vectors of a model folder or file with these VGG weights; none for a
+    run directory, whose newest checkpoint changes while it trains."""
+    model_file = model / MODEL_FILE if model.is_dir() else model
+    if not model_file.is_file():
+        return None
+    return StyleStore.for_encoder([model_file, encoder_weights or default_weights_path()], precision)
+
+
 def compile_networks(encoder: VGGEncoder, generator: Generator) -> None:
     """torch.compile (inductor) of the heavy parts, in place: VGG and the generator's convolutional
     networks. One graph per image size (``dynamic=False``: fixed shapes let inductor pick the best
@@ -122,10 +129,11 @@ class StyleEngine:
     """
 
     def __init__(self, generator: Generator, encoder: VGGEncoder, device: torch.device, dtype: torch.dtype,
-                 model_path: Path | None = None, model_info: dict[str, str] | None = None, compile: bool = False):
+                 model_path: Path | None = None, model_info: dict[str, str] | None = None, compile: bool = False,
+                 style_store: StyleStore | None = None):
         self.device, self.dtype = device, dtype
         self.model_path, self.model_info = model_path, model_info or {}
-        self.style_cache = StyleCache()
+        self.style_cache = StyleCache(style_store)
         # channels-last (NHWC) is the layout oneDNN's and cuDNN's fastest convolutions use
         self.encoder = encoder.to(device).to(memory_format=torch.channels_last)
         self.generator = generator.to(device).eval().to(memory_format=torch.channels_last)
@@ -146,7 +154,8 @@ class StyleEngine:
             raise WeightsError(f"no {path.name} model is shipped in this install; train one with "
                                "'semstyle train' and pass it as the model")
         generator, info = load_generator(path, torch_device)
-        return cls(generator, load_encoder(encoder_weights), torch_device, dtype, path, info, compile)
+        store = style_store_for(path, encoder_weights, f"{dtype}:{torch_device.type}")
+        return cls(generator, load_encoder(encoder_weights), torch_device, dtype, path, info, compile, store)
 
     @property
     def config(self):
@@ -179,7 +188,7 @@ class StyleEngine:
         vector = None
         for entry in styles:
             key = self.style_cache.key(entry.image, style_size)
-            part = self.style_cache.get(key)
+            part = self.style_cache.get(key, self.device)
             if part is None:
                 part = self.collection_vector(entry.image, style_size, max_pixels) if is_collection(entry.image) \
                     else self.style_vector(self.read(entry.image, style_size, "style_size", max_pixels))

@@ -21,6 +21,7 @@ from ..errors import OptionError, WeightsError
 from ..geometry import MIN_SIDE, fit_size, network_padding
 from ..io.read import load_image
 from ..pipeline.options import StylizeOptions
+from ..pipeline.style_store import StyleStore, image_key
 from ..pipeline.styles import ImageLike, StyleLike, is_collection, is_vector, weighted_styles
 
 MANIFEST = "semstyle-onnx.json"
@@ -74,6 +75,7 @@ class OnnxStylizer:
             self.stylize_graph = ort.InferenceSession(str(self.folder / "stylize.onnx"), session,
                                                       providers=["CPUExecutionProvider"])
             encoder = self.folder / self.manifest.get("style_encoder", "style_encoder.onnx")
+            self.store = StyleStore.for_encoder([encoder], "onnx:float32:cpu")
             self.encoder_graph = ort.InferenceSession(str(encoder), session,
                                                       providers=["CPUExecutionProvider"])
         except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own exception types
@@ -112,8 +114,17 @@ class OnnxStylizer:
         if any(is_collection(s.image) for s in styles):
             raise OptionError("style", "a folder of paintings (a collection) needs the torch backend")
         total = sum(s.weight for s in styles)
-        return sum(self.encode(self.read(s.image, opts.style_size, "style_size", opts.max_pixels)) * (s.weight / total)
-                   for s in styles).astype(np.float32)
+        return sum(self._painting_vector(s.image, opts) * (s.weight / total) for s in styles).astype(np.float32)
+
+    def _painting_vector(self, image: ImageLike, opts: StylizeOptions) -> np.ndarray:
+        """One painting's vector, from the on-disk store when this encoder made it before."""
+        key = image_key(image, opts.style_size)
+        vector = None if key is None or self.store is None else self.store.get(key)
+        if vector is None:
+            vector = self.encode(self.read(image, opts.style_size, "style_size", opts.max_pixels))
+            if key is not None and self.store is not None:
+                self.store.put(key, vector)
+        return vector
 
     # -- stylization --------------------------------------------------------
 
