@@ -50,9 +50,9 @@ def write_clip(path: Path, size: tuple[int, int], seconds: float) -> Path:
 def measure(model: str, temporal: bool, clip: Path, style: Path, args: argparse.Namespace) -> dict[str, Any]:
     from semstyle import Stylizer
     from semstyle.video.live import run_live
-    from semstyle.video.options import LIVE_FLOW_SIZE, VideoOptions
+    from semstyle.video.options import LIVE_VIDEO, VideoOptions
 
-    video = VideoOptions(flow_size=LIVE_FLOW_SIZE) if temporal else VideoOptions(smooth_stats=0.0, flow_blend=0.0)
+    video = LIVE_VIDEO if temporal else VideoOptions(smooth_stats=0.0, flow_blend=0.0)
     stylizer = Stylizer(model, size=max(args.size))
     frames = stylizer.frame_stylizer(str(style), video=video.validate())
     stats = run_live(frames, clip, port=None, window=False, duration=args.seconds,

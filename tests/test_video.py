@@ -367,6 +367,26 @@ def test_flow_size_must_be_whole_pixels(value):
         VideoOptions(flow_size=value).validate()
 
 
+def test_flow_preset_is_one_of_opencvs(style, model, capsys):
+    from PIL import Image
+
+    from semstyle.errors import OptionError
+    from semstyle.video.options import FLOW_PRESETS
+    from semstyle.video.temporal import FlowBlender, flow_input, motion_between
+
+    with pytest.raises(OptionError, match="flow_preset"):
+        VideoOptions(flow_preset="slow").validate()
+    clip = data_dir("video") / "carphone.mp4"
+    code, _, err = run_cli(["live", clip, "--style", style, "--model", model, "--flow-preset", "slow"], capsys)
+    assert code == 2 and "invalid choice" in err
+    for preset in FLOW_PRESETS:  # each is a real OpenCV preset that finds the motion
+        blender = FlowBlender(preset=preset)
+        frame = np.asarray(Image.open(data_dir("content") / "chicago.jpg").convert("RGB").resize((320, 240)))
+        moved = np.ascontiguousarray(np.roll(frame, 4, axis=1))
+        back, consistent = motion_between(blender.dis, flow_input(frame), flow_input(moved), frame.shape[:2])
+        assert abs(np.median(back[..., 0]) + 4) < 1 and consistent.mean() > 0.5
+
+
 def test_live_fps_counts_from_the_first_stylized_frame():
     """The first frame also pays start-up; 11 frames over 2 s after it are 5 fps."""
     from semstyle.video.live import LiveStats

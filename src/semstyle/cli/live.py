@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from ..pipeline.options import DEFAULTS, StylizeOptions
 from .common import MODEL_HELP, add_runtime_flags, ensure_weights, say
 from .stylize import parse_style_arg
@@ -10,9 +12,9 @@ DEFAULT_PORT = 8765
 
 
 def add_parser(commands) -> None:
-    from ..video.options import LIVE_FLOW_SIZE, VideoOptions
+    from ..video.options import FLOW_PRESETS, LIVE_VIDEO
 
-    d, v = DEFAULTS, VideoOptions()
+    d, v = DEFAULTS, LIVE_VIDEO
     p = commands.add_parser("live", help="stylize a camera (index) or a video file in real time; watch in a browser")
     p.add_argument("source", help="camera index (0, 1, ...) or a video file, played at its own rate")
     p.add_argument("--style", action="append", required=True, metavar="IMAGE[:WEIGHT]", help="style image")
@@ -22,8 +24,10 @@ def add_parser(commands) -> None:
     p.add_argument("--preserve-color", dest="preserve_colors", action="store_true", help="keep the colours")
     p.add_argument("--smooth-stats", type=float, default=v.smooth_stats, help="0 = off (default %(default)s)")
     p.add_argument("--flow-blend", type=float, default=v.flow_blend, help="0 = off (default %(default)s)")
-    p.add_argument("--flow-size", type=int, default=LIVE_FLOW_SIZE,
+    p.add_argument("--flow-size", type=int, default=v.flow_size,
                    help="longer side in px at which optical flow runs (default %(default)s)")
+    p.add_argument("--flow-preset", default=v.flow_preset, choices=FLOW_PRESETS,
+                   help="optical-flow refinement, slowest first (default %(default)s)")
     p.add_argument("--port", type=int, default=DEFAULT_PORT,
                    help="serve the MJPEG stream on 127.0.0.1:PORT (default %(default)s; 0 = any free port)")
     p.add_argument("--no-stream", action="store_true", help="no HTTP stream (with --window)")
@@ -38,7 +42,7 @@ def run(args) -> int:
     from ..errors import ConfigError
     from ..stylizer import Stylizer
     from ..video.live import parse_source, run_live
-    from ..video.options import VideoOptions
+    from ..video.options import LIVE_VIDEO
 
     source = parse_source(args.source)
     if args.no_stream and not args.window:
@@ -49,8 +53,8 @@ def run(args) -> int:
         raise ConfigError(f"--duration must be a number of seconds above 0, got {args.duration}")
     options = StylizeOptions(strength=args.strength, size=args.size, preserve_colors=args.preserve_colors,
                              device=args.device, precision=args.precision, compile=args.compile).validate()
-    video = VideoOptions(smooth_stats=args.smooth_stats, flow_blend=args.flow_blend,
-                         flow_size=args.flow_size).validate()
+    video = dataclasses.replace(LIVE_VIDEO, smooth_stats=args.smooth_stats, flow_blend=args.flow_blend,
+                                flow_size=args.flow_size, flow_preset=args.flow_preset).validate()
     ensure_weights(args.encoder_weights)
     stylizer = Stylizer(args.model, options, encoder_weights=args.encoder_weights)
     frames = stylizer.frame_stylizer([parse_style_arg(s) for s in args.style], video=video)

@@ -41,7 +41,7 @@ from ..pipeline.options import StylizeOptions
 from ..stylizer import Stylizer
 from ..video.frames import FrameStylizer
 from ..video.live import LiveStats, Slot, stylize_loop
-from ..video.options import LIVE_FLOW_SIZE, VideoOptions
+from ..video.options import LIVE_VIDEO
 from .pool import WorkPool
 
 DEFAULT_SIZE = 360
@@ -202,7 +202,7 @@ class LiveSessions:
         def work() -> None:
             try:
                 frame_stylizer = self.stylizer.frame_stylizer(self.gallery[style_id].path, options,
-                                                              video=VideoOptions(flow_size=LIVE_FLOW_SIZE))
+                                                              video=LIVE_VIDEO)
                 loop.call_soon_threadsafe(settle, ready, None)
                 stylize_loop(DecodingStylizer(frame_stylizer), frames, out, stop, stats)
             except BaseException as exc:  # noqa: BLE001 - reported to the client by the event loop

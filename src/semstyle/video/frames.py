@@ -65,7 +65,8 @@ class FrameStylizer:
         self.engine, self.schedule = engine, schedule
         self.options, self.video = check_video_options(options), video.validate()
         self.smoother = StatsSmoother(video.smooth_stats) if video.smooth_stats > 0 else None
-        self.blender = FlowBlender(video.flow_blend, video.flow_size) if video.flow_blend > 0 else None
+        self.blender = FlowBlender(video.flow_blend, video.flow_size, video.flow_preset) \
+            if video.flow_blend > 0 else None
         self.size: tuple[int, int] | None = None
         self.alpha: np.ndarray | None = None
         self.keep: np.ndarray | None = None

@@ -63,12 +63,12 @@ class FlowBlender:
     ``flow_size`` caps the longer side at which the flows and their check run (live uses less than
     files do: at 320 px a 640x360 frame's flow work takes a quarter of the time)."""
 
-    def __init__(self, weight: float = 0.6, flow_size: int = FLOW_SIZE):
+    def __init__(self, weight: float = 0.6, flow_size: int = FLOW_SIZE, preset: str = "medium"):
         import cv2
 
         self.cv2 = cv2
         self.weight, self.flow_size = weight, flow_size
-        self.dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
+        self.dis = cv2.DISOpticalFlow_create(getattr(cv2, f"DISOPTICAL_FLOW_PRESET_{preset.upper()}"))
         self.previous_gray: np.ndarray | None = None
         self.previous_output: np.ndarray | None = None
 
