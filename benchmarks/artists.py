@@ -15,6 +15,10 @@ colour distance. Aggregates:
 Painters with at least ``--min-works`` paintings among ../shared/data/styles/ (with 2, holding one
 back leaves one: every aggregate is then that painting, shown for the record).
 
+A model fine-tuned on a collection (``configs/collection_finetune.toml``) is judged on the one
+painting it never saw: ``--held-back starry_night_over_the_rhone.jpg --model default --model
+runs/van_gogh`` gives a row per model and aggregate for that painting alone.
+
 Run: ``.venv/bin/python benchmarks/artists.py --threads 2`` (a few minutes on 2 cores).
 """
 
@@ -55,11 +59,11 @@ def aggregate_vectors(engine: Any, folder: Path, names: list[str], style_size: i
 
 
 def leave_one_out(stylizer: Any, scorer: Any, painter: str, works: list[str], photos: list[Any],
-                  args: argparse.Namespace, work: Path) -> list[dict[str, Any]]:
+                  args: argparse.Namespace, work: Path, model: str) -> list[dict[str, Any]]:
     rows = []
-    for held in works:
+    for held in [args.held_back] if args.held_back else works:
         folder = work / f"{painter}_without_{Path(held).stem}"
-        folder.mkdir()
+        folder.mkdir(exist_ok=True)
         rest = [w for w in works if w != held]
         for name in rest:
             shutil.copy(common.STYLES_DIR / name, folder / name)
@@ -68,9 +72,9 @@ def leave_one_out(stylizer: Any, scorer: Any, painter: str, works: list[str], ph
         for photo_name, photo in photos:
             for how, vector in vectors.items():
                 output = stylizer.stylize(photo, vector, size=args.size)
-                rows.append({"painter": painter, "held_back": held, "photo": photo_name, "aggregate": how,
-                             **scorer(output, target)})
-        print(f"  {painter}: held back {held}", flush=True)
+                rows.append({"model": model, "painter": painter, "held_back": held, "photo": photo_name,
+                             "aggregate": how, **scorer(output, target)})
+        print(f"  {model}, {painter}: held back {held}", flush=True)
     return rows
 
 
@@ -95,7 +99,9 @@ def make_scorer(device: Any):
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--model", help="semstyle model (default: the shipped one)")
+    p.add_argument("--model", action="append", default=[],
+                   help="semstyle model; repeatable, a row each (default: the shipped default)")
+    p.add_argument("--held-back", help="judge on this painting alone (its painter's other works are the collection)")
     p.add_argument("--size", type=int, default=384, help="longer side of photos, paintings and outputs (default 384)")
     p.add_argument("--photos", type=int, default=len(common.CONTENT_PHOTOS), help="evaluation photos to use")
     p.add_argument("--min-works", type=int, default=2, help="painters with at least this many works (default 2)")
@@ -104,6 +110,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = p.parse_args(argv)
     if args.size < 32 or not 1 <= args.photos <= len(common.CONTENT_PHOTOS) or args.min_works < 2:
         p.error("--size at least 32, --photos 1..%d, --min-works at least 2" % len(common.CONTENT_PHOTOS))
+    if args.held_back and not any(args.held_back in works for works in PAINTERS.values()):
+        p.error(f"--held-back must be one of the painters' works, got {args.held_back!r}")
+    args.model = args.model or ["default"]
     return args
 
 
@@ -114,25 +123,29 @@ def main(argv: list[str] | None = None) -> int:
     from semstyle import Stylizer
 
     torch.set_num_threads(args.threads)
-    stylizer = Stylizer(args.model)
-    scorer = make_scorer(stylizer.engine.device)
     photos = [(name, common.fit_longer_side(common.content_photo(name), args.size))
               for name in common.CONTENT_PHOTOS[:args.photos]]
     rows: list[dict[str, Any]] = []
+    painters = {p: w for p, w in PAINTERS.items()
+                if len(w) >= args.min_works and (not args.held_back or args.held_back in w)}
+    scorer = None
     with tempfile.TemporaryDirectory(prefix="semstyle-collections-") as tmp:
-        for painter, works in PAINTERS.items():
-            if len(works) >= args.min_works:
-                rows += leave_one_out(stylizer, scorer, painter, works, photos, args, Path(tmp))
+        for model in args.model:
+            stylizer = Stylizer(model)
+            scorer = scorer or make_scorer(stylizer.engine.device)
+            for painter, works in painters.items():
+                rows += leave_one_out(stylizer, scorer, painter, works, photos, args, Path(tmp), model)
     table = []
     for painter in dict.fromkeys(r["painter"] for r in rows):
-        for how in AGGREGATES:
-            mine = [r for r in rows if r["painter"] == painter and r["aggregate"] == how]
-            table.append([painter, how, len(mine), common.median([r["style_distance"] for r in mine]),
-                          common.median([r["color_distance"] for r in mine])])
+        for model in args.model:
+            for how in AGGREGATES:
+                mine = [r for r in rows if r["painter"] == painter and r["aggregate"] == how and r["model"] == model]
+                table.append([painter, model, how, len(mine), common.median([r["style_distance"] for r in mine]),
+                              common.median([r["color_distance"] for r in mine])])
     common.print_table(f"Collections: leave one painting out, distance of the results to it ({args.size} px, "
                        f"medians over held-back paintings x photos)",
-                       ["painter", "aggregate", "n", "style dist ↓", "colour dist ↓"], table,
-                       sections=list(range(len(AGGREGATES), len(table), len(AGGREGATES))), text_columns=2)
+                       ["painter", "model", "aggregate", "n", "style dist ↓", "colour dist ↓"], table,
+                       sections=list(range(len(AGGREGATES), len(table), len(AGGREGATES))), text_columns=3)
     path = common.write_json({"benchmark": "artists", "config": {**vars(args), "out": str(args.out)},
                               "environment": common.environment(), "rows": rows}, args.out / "artists.json")
     print(f"wrote {path}")

@@ -243,10 +243,14 @@ class Generator(nn.Module):
         folds = self.content_encoder is not None and isinstance(self.decoder, LightDecoder)
         return LIGHT_HIDDEN_TAP if folds else self.content_tap
 
+    def _folds(self, feats: Mapping[str, torch.Tensor]) -> bool:
+        """Whether :meth:`run` takes the folded path: the light encoder's hidden layer is given, not its features."""
+        return LIGHT_HIDDEN_TAP in feats and self.content_tap not in feats
+
     def features(self, vgg: nn.Module, rgb: torch.Tensor, taps: tuple[str, ...]) -> dict[str, torch.Tensor]:
         """The features ``taps`` of an image (N, 3, H, W) in 0..1: VGG's from ``vgg``, and
-        :data:`LIGHT_TAP` from the light encoder, in its own dtype. VGG runs only when a VGG
-        tap is asked for: the fast model at full strength needs none."""
+        :data:`LIGHT_TAP` or :data:`LIGHT_HIDDEN_TAP` from the light encoder, in its own dtype.
+        VGG runs only when a VGG tap is asked for: the fast model at full strength needs none."""
         light = {LIGHT_TAP, LIGHT_HIDDEN_TAP}
         vgg_taps = tuple(t for t in taps if t not in light)
         feats = vgg(rgb, vgg_taps) if vgg_taps else {}
@@ -303,7 +307,7 @@ class Generator(nn.Module):
         and ``region_norm``, else (N, 1, C) over the whole image. Computed elsewhere
         (a thumbnail for tiles, smoothed over frames for video) they are ``stats=`` of :meth:`run`."""
         masks = masks if region_norm else None
-        if LIGHT_HIDDEN_TAP in feats and self.content_tap not in feats:
+        if self._folds(feats):
             return projected_stats(feats[LIGHT_HIDDEN_TAP], self.content_encoder, masks)
         return region_mean_std(feats[self.content_tap].float(), masks)
 
@@ -323,7 +327,7 @@ class Generator(nn.Module):
         content computed elsewhere (see :meth:`content_stats`); by default the
         content's own, per region when ``region_norm``.
         """
-        folded = LIGHT_HIDDEN_TAP in feats and self.content_tap not in feats
+        folded = self._folds(feats)
         content = feats[LIGHT_HIDDEN_TAP] if folded else feats[self.content_tap].float()
         if masks is not None:
             masks = masks.expand(content.shape[0], -1, -1, -1).float()
