@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import textwrap
@@ -11,7 +12,7 @@ import pytest
 from PIL import Image
 
 from semstyle import Stylizer
-from semstyle.errors import WeightsError
+from semstyle.errors import OptionError, WeightsError
 from semstyle.export.onnx import export_onnx
 from semstyle.runtime.onnx import OnnxStylizer
 
@@ -146,3 +147,45 @@ def test_the_onnx_stylizer_is_also_stylizers_onnx_backend(onnx_dir, photo, paint
         OnnxStylizer(onnx_dir, strength=0.6).stylize(photo, painting).tobytes()
     with pytest.raises(Exception, match="backend must be 'torch' or 'onnx'"):
         Stylizer(backend="tensorflow")
+
+
+def test_the_shipped_fast_model_has_an_int8_graph_close_to_float32(shipped_onnx, photo, painting, tmp_path, capsys):
+    """``--precision int8``: the fast model's int8 convolutions (export/quantize.py), within 38 dB of
+    float32 (measured on a gallery image at export), chosen by the CLI without --backend onnx."""
+    if "fast" not in shipped_onnx:
+        pytest.skip("no fast model shipped")
+    from semstyle.runtime.onnx import MANIFEST, onnx_folder
+
+    manifest = json.loads((onnx_folder("fast") / MANIFEST).read_text())
+    assert manifest["int8"]["psnr_db"] >= 38
+    content = Image.open(data_dir("content") / "chicago.jpg").convert("RGB").resize((192, 128))
+    exact = np.asarray(OnnxStylizer("fast").stylize(content, painting), dtype=float) / 255
+    int8 = np.asarray(OnnxStylizer("fast", precision="int8").stylize(content, painting), dtype=float) / 255
+    assert 10 * np.log10(1 / ((exact - int8) ** 2).mean()) > 30 and np.abs(exact - int8).max() > 0  # close, not equal
+    out = tmp_path / "int8.png"
+    code, _, err = run_cli(["stylize", photo, "--style", painting, "-o", out, "--model", "fast",
+                            "--precision", "int8"], capsys)
+    assert code == 0, err
+    assert Image.open(out).size == (90, 60)
+
+
+def test_int8_needs_an_int8_graph_and_the_onnx_backend(onnx_dir, photo, painting, tmp_path, capsys):
+    with pytest.raises(OptionError, match="int8 graph"):
+        OnnxStylizer(onnx_dir, precision="int8")  # exported without --int8
+    with pytest.raises(OptionError, match="ONNX backend"):
+        Stylizer("fast", precision="int8")
+    code, _, err = run_cli(["stylize", photo, "--style", painting, "-o", tmp_path / "x.png", "--model", "fast",
+                            "--precision", "int8", "--backend", "torch"], capsys)
+    assert_one_line_error(code, err, "ONNX backend")
+    assert not (tmp_path / "x.png").exists()
+
+
+def test_export_int8_writes_a_third_graph_and_the_runtime_runs_it(model, photo, painting, tmp_path, capsys):
+    code, out, err = run_cli(["export", "--onnx", "--int8", model, "-o", tmp_path / "int8"], capsys)
+    assert code == 0, err
+    manifest = json.loads((tmp_path / "int8" / "semstyle-onnx.json").read_text())
+    assert (tmp_path / "int8" / manifest["int8"]["stylize"]).is_file() and manifest["int8"]["psnr_db"] >= 38
+    image = OnnxStylizer(tmp_path / "int8", precision="int8").stylize(photo, painting)
+    assert image.size == (90, 60)
+    code, _, err = run_cli(["export", "--int8", model, "-o", tmp_path / "plain"], capsys)
+    assert_one_line_error(code, err, "--int8 goes with --onnx")

@@ -13,7 +13,7 @@ from .errors import OptionError
 if TYPE_CHECKING:
     import torch
 
-PRECISIONS = ("auto", "fp32", "bf16")
+PRECISIONS = ("auto", "fp32", "bf16", "int8")
 
 
 def check_device_name(name: str) -> str:
@@ -25,7 +25,7 @@ def check_device_name(name: str) -> str:
 
 
 def check_precision_name(name: str) -> str:
-    """``auto``, ``fp32`` or ``bf16``."""
+    """``auto``, ``fp32``, ``bf16`` or ``int8`` (the ONNX backend's int8 graph only)."""
     if name not in PRECISIONS:
         raise OptionError("precision", f"must be one of {', '.join(PRECISIONS)}, got {name!r}")
     return name
@@ -52,6 +52,9 @@ def resolve_precision(name: str, device: torch.device) -> torch.dtype:
     import torch
 
     check_precision_name(name)
+    if name == "int8":
+        raise OptionError("precision", "int8 runs on the ONNX backend (--backend onnx, OnnxStylizer); "
+                          "PyTorch runs auto, fp32 or bf16")
     if name == "fp32":
         return torch.float32
     if name == "bf16":

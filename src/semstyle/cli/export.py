@@ -17,6 +17,9 @@ def add_export_parser(commands) -> None:
                    help="write ONNX graphs (stylize.onnx, style_encoder.onnx) for onnxruntime instead, checked "
                         "against PyTorch")
     p.add_argument("--encoder-weights", help="with --onnx: VGG weights (default: the cache)")
+    p.add_argument("--int8", action="store_true",
+                   help="with --onnx: also an int8 stylize graph (stylize_int8.onnx) for --precision int8 "
+                        "(the shipped models always get one)")
     p.add_argument("--average", type=int, default=1, metavar="N",
                    help="average the generator weights of the run's newest N checkpoints (default 1: the newest "
                         "alone); steadier than any single checkpoint of adversarial training")
@@ -47,14 +50,18 @@ def run_export(args) -> int:
 
         if args.average != 1 or args.half:
             raise ConfigError("--onnx exports a model as it is; export with --average/--half first, then --onnx")
+        if args.int8 and args.run == "shipped":
+            raise ConfigError("--int8 is implied for 'shipped'")
         if args.run == "shipped":
             from ..export.onnx import export_shipped
 
             for folder in export_shipped(args.output):
                 print(folder)
             return 0
-        print(export_onnx(args.run, Path(args.output), args.encoder_weights))
+        print(export_onnx(args.run, Path(args.output), args.encoder_weights, int8=args.int8))
         return 0
+    if args.int8:
+        raise ConfigError("--int8 goes with --onnx")
     if args.average == 1:
         generator, metadata = load_generator(args.run)
         info = {"source_step": metadata.get("step", ""), **({"weights": "ema"} if metadata.get("weights") else {})}

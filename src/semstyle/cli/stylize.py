@@ -41,8 +41,9 @@ def add_parser(commands) -> None:
     p.add_argument("--preserve-color", dest="preserve_colors", action="store_true", default=d.preserve_colors,
                    help="keep the photo's colours")
     add_runtime_flags(p, d)
-    p.add_argument("--precision", default=d.precision, choices=["auto", "fp32", "bf16"],
-                   help="auto (default): bfloat16 where the CPU/GPU runs it natively, else float32")
+    p.add_argument("--precision", default=d.precision, choices=["auto", "fp32", "bf16", "int8"],
+                   help="auto (default): bfloat16 where the CPU/GPU runs it natively, else float32; int8: the ONNX "
+                        "backend's int8 graph (implies --backend onnx)")
     p.add_argument("--border-margin", type=int, default=d.border_margin,
                    help="reflected pixels around the image while the networks run (default %(default)s)")
     p.add_argument("--max-pixels", type=int, default=d.max_pixels,
@@ -213,7 +214,9 @@ def run(args) -> int:
             raise ConfigError(f"{flag} describes one content image; give one input, not several")
     check_mask_files(options)
     outputs = [ensure_writable(out) for out in output_paths(contents, args.output, many)]
-    if chosen_backend(args.backend) == "onnx":
+    if options.precision == "int8" and args.backend == "torch":
+        raise ConfigError("--precision int8 runs on the ONNX backend; drop --backend torch")
+    if options.precision == "int8" or chosen_backend(args.backend) == "onnx":
         return _run_onnx(args, styles, options, contents, outputs)
     from ..semantic.auto import label_map_paths
     from ..stylizer import Stylizer
@@ -276,7 +279,7 @@ def _run_onnx(args, styles, options: StylizeOptions, contents: list[Path], outpu
     if options.uses_regions:
         raise ConfigError("--backend onnx stylizes whole images; masks, regions and labels need --backend torch"
                           + ("" if torch_installed() else " (PyTorch: pip install \"semstyle[torch]\")"))
-    stylizer = OnnxStylizer(args.model)
+    stylizer = OnnxStylizer(args.model, precision=options.precision)
     vector = stylizer.style_vector(styles, options)
     provenance = None if args.no_metadata else Provenance(styles=style_names(styles),
                                                           model=f"{stylizer.folder.name} (onnx)")

@@ -7,7 +7,8 @@ Two graphs, dynamic height and width, opset 18, written into a folder with a sma
   (1, D) -> ``output`` (1, 3, H, W) in 0..1. It is :meth:`semstyle.nn.generator.Generator.run`
   on VGG's content layer, traced: the data path is the same code, not a copy.
 * ``style_encoder.onnx``: ``image`` -> ``style`` (1, D), for style images and, below full
-  strength, the content's own vector.
+  strength, the content's own vector;
+* with ``int8``, ``stylize_int8.onnx``: the first graph with int8 convolutions (``--precision int8``).
 
 Padding, cropping, resizing and colour preservation stay outside the graphs, in the runtime
 (:mod:`semstyle.runtime.onnx`), which needs neither torch nor this module.
@@ -16,6 +17,7 @@ Padding, cropping, resizing and colour preservation stay outside the graphs, in 
 from __future__ import annotations
 
 import json
+import sys
 import warnings
 from pathlib import Path
 
@@ -30,6 +32,7 @@ from ..nn.generator import Generator
 from ..nn.vgg import VGGEncoder
 from ..pipeline.engine import StyleEngine, default_model_path
 from ..pipeline.options import BORDER_MARGIN
+from .quantize import INT8_STYLIZE_FILE, Int8Refused, quantize_stylize
 
 OPSET = 18
 MANIFEST = "semstyle-onnx.json"
@@ -63,8 +66,10 @@ class StyleEncoderGraph(nn.Module):
         return self.generator.style_vector(self.encoder(image, self.generator.config.style_layers))
 
 
-def export_onnx(model: str | Path | None, out_dir: str | Path, encoder_weights: str | Path | None = None) -> Path:
-    """Export ``model`` (default: the shipped one) into ``out_dir`` and check it against eager."""
+def export_onnx(model: str | Path | None, out_dir: str | Path, encoder_weights: str | Path | None = None,
+                int8: bool = False) -> Path:
+    """Export ``model`` (default: the shipped one) into ``out_dir`` and check it against eager;
+    with ``int8`` also ``stylize_int8.onnx`` (:mod:`semstyle.export.quantize`) for ``--precision int8``."""
     engine = StyleEngine.load(model, "cpu", "fp32", encoder_weights)
     encoder = engine.encoder.to(memory_format=torch.contiguous_format).eval()
     generator = engine.generator.to(memory_format=torch.contiguous_format).eval()
@@ -83,21 +88,24 @@ def export_onnx(model: str | Path | None, out_dir: str | Path, encoder_weights: 
             manifest = {"format": "semstyle-onnx", "opset": OPSET, "style_dim": generator.config.style_dim,
                         "border_margin": BORDER_MARGIN, "model": str(engine.model_path.name),
                         "model_info": dict(engine.model_info)}
-            (stage / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
             verify(stage, stylize, encode)
+            if int8:
+                quality = quantize_stylize(stage / STYLIZE_FILE, stage / STYLE_ENCODER_FILE, stage / INT8_STYLIZE_FILE)
+                manifest["int8"] = {"stylize": INT8_STYLIZE_FILE, "psnr_db": round(quality, 2)}
+            (stage / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
     except OSError as exc:
         raise WeightsError(f"cannot write ONNX model folder {out_dir}: {describe_os_error(exc)}") from None
     return out_dir
 
 
-def export_shipped(root: str | Path) -> list[Path]:
+def export_shipped(root: str | Path, int8: bool = True) -> list[Path]:
     """The package's ONNX files (``make onnx-assets``): every shipped model exported into
     ``root``/NAME, and their style-encoder graph kept once in ``root`` when their style encoders
     hold the same weights (the fast model is distilled with the default model's, frozen: 22 MB
     saved). Traced graphs of equal weights need not be equal bytes, so the weights decide."""
     root = Path(root)
     names = [name for name in SHIPPED_MODELS if any(default_model_path(name).glob("*.safetensors"))]
-    folders = [export_onnx(name, root / name) for name in names]
+    folders = [_export_shipped_model(name, root / name, int8) for name in names]
     if len(folders) > 1 and same_style_encoders(names):
         shared = root / STYLE_ENCODER_FILE
         (folders[0] / STYLE_ENCODER_FILE).replace(shared)
@@ -107,6 +115,17 @@ def export_shipped(root: str | Path) -> list[Path]:
             manifest["style_encoder"] = f"../{STYLE_ENCODER_FILE}"
             atomic_write_text(folder / MANIFEST, json.dumps(manifest, indent=2) + "\n")
     return folders
+
+
+def _export_shipped_model(name: str, folder: Path, int8: bool) -> Path:
+    """One shipped model, with an int8 graph where it stays within :data:`~semstyle.export.quantize.MIN_PSNR_DB`
+    of float32 (the fast model: 44 dB; the default model's VGG features lose too much, 27 dB)."""
+    if int8:
+        try:
+            return export_onnx(name, folder, int8=True)
+        except Int8Refused as exc:
+            print(f"semstyle: {name}: no int8 graph: {exc}", file=sys.stderr)
+    return export_onnx(name, folder)
 
 
 def same_style_encoders(names: list[str]) -> bool:

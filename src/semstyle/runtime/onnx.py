@@ -45,7 +45,9 @@ class OnnxStylizer:
     """``OnnxStylizer("fast").stylize("photo.jpg", "painting.jpg")`` -> PIL image.
 
     ``options`` (or keyword overrides of them) are the defaults of every call, as for
-    :class:`~semstyle.stylizer.Stylizer`; device and precision do not apply (CPU, float32).
+    :class:`~semstyle.stylizer.Stylizer`. It runs on the CPU; ``precision="int8"`` picks the
+    folder's int8 stylize graph (``semstyle export --onnx --int8``; the shipped models have one:
+    1.5x faster at 1024 px, 44 dB from float32), any other precision the float32 graph.
 
     ``folder``: a folder written by ``semstyle export --onnx``, or a shipped model's name
     (:data:`~semstyle.config.SHIPPED_MODELS`; default: ``default``). A manifest's ``style_encoder`` names the
@@ -71,8 +73,14 @@ class OnnxStylizer:
         session = ort.SessionOptions()
         if threads:
             session.intra_op_num_threads = threads
+        stylize_file = "stylize.onnx"
+        if self.options.precision == "int8":
+            stylize_file = self.manifest.get("int8", {}).get("stylize")
+            if not stylize_file:
+                raise OptionError("precision", f"int8 needs an int8 graph, and {self.folder} has none; "
+                                  "export one with 'semstyle export --onnx --int8'")
         try:
-            self.stylize_graph = ort.InferenceSession(str(self.folder / "stylize.onnx"), session,
+            self.stylize_graph = ort.InferenceSession(str(self.folder / stylize_file), session,
                                                       providers=["CPUExecutionProvider"])
             encoder = self.folder / self.manifest.get("style_encoder", "style_encoder.onnx")
             self.store = StyleStore.for_encoder([encoder], "onnx:float32:cpu")
