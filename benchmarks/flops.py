@@ -10,9 +10,11 @@ less work.
 
 The parts are the engine's own calls, on the same padded, channels-last input it uses:
 
-* ``content features``: ``generator.features(encoder, x, (generator.content_tap,))`` -- VGG up
-  to the content layer, or the fast model's light encoder (no VGG at full strength);
-* ``decoding``: ``generator.run(feats, vector)`` -- statistics, injection and the decoder;
+* ``content features``: ``generator.features(encoder, x, (generator.inference_tap,))`` -- VGG up
+  to the content layer, or the fast model's light encoder up to its hidden layer (no VGG at full
+  strength);
+* ``decoding``: ``generator.run(feats, vector)`` -- statistics, injection and the decoder (for
+  the fast model folded into one convolution with the encoder's projection: nn/fold.py);
 * ``style encoding``: ``engine.style_vector`` of the painting at the default style size
   (512 px), once per model (it does not depend on the content size);
 * ``whole stylize``: ``engine.stylize(content, vector)``, the sum plus padding, crop and clamp.
@@ -86,7 +88,7 @@ def part_calls(engine: Any, content: torch.Tensor, style: torch.Tensor) -> dict[
 
     generator = engine.generator
     padded = pad_for_network(content.to(engine.device))[0].contiguous(memory_format=torch.channels_last)
-    taps = (generator.content_tap,)
+    taps = (generator.inference_tap,)
     style = style.to(engine.device)
 
     def features() -> dict[str, torch.Tensor]:
