@@ -6,9 +6,9 @@ small networks distilled from the default model (:mod:`semstyle.train.distill`):
 encoder learns to map a photo onto VGG's relu3_1 features, the light decoder to turn the
 injected features into the default model's output. The style encoder and the injection are
 the teacher's own, frozen, so the two share one style-vector space: a vector, a blend or a
-schedule made for one works with the other. (The shipped fast model was distilled from the first
-default model, v0.2; the default model v0.3 was fine-tuned from it, style encoder included, so
-their vectors differ until the fast model is distilled again: ``configs/fast_v2.toml``.)
+schedule made for one works with the other (the shipped fast model is distilled from the shipped
+default model, v0.3: ``configs/fast_v2.toml``; after a default model's fine-tune moves its style
+encoder, the fast model must be distilled again).
 
 Both are plain convolutions with zero padding (the engine pads the image with a reflected
 margin and crops it off, so zero borders never show) and in-place ReLUs: nothing a compiler
