@@ -20,6 +20,7 @@ the float32 graph's output says what a variant costs in the picture. Run on a qu
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import tempfile
@@ -83,11 +84,6 @@ def quantize(source: Path, out: Path, variant: dict[str, Any], calibration: list
     return out
 
 
-def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    mse = float(((np.clip(a, 0, 1) - np.clip(b, 0, 1)) ** 2).mean())
-    return float("inf") if mse == 0 else 10 * np.log10(1.0 / mse)
-
-
 def time_torch(args: argparse.Namespace, vector) -> dict[int, list[float]]:
     """Warm seconds of semstyle's torch path (``Stylizer("fast")``, bfloat16) per size, measured
     before any onnxruntime session exists: their idle threads slowed it by up to 1.7x."""
@@ -128,7 +124,8 @@ def main(argv: list[str] | None = None) -> int:
     import onnxruntime as ort
     import torch
 
-    from semstyle.runtime.onnx import onnx_folder
+    from semstyle.export.quantize import psnr
+    from semstyle.runtime.onnx import MANIFEST, onnx_folder
 
     torch.set_num_threads(args.threads)
     folder = onnx_folder(args.onnx or "fast")
@@ -136,7 +133,8 @@ def main(argv: list[str] | None = None) -> int:
     session_options.intra_op_num_threads = args.threads
     # onnxruntime's idle threads spin by default, stealing the cores from the torch row timed next
     session_options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    encoder = ort.InferenceSession(str(folder / "style_encoder.onnx"), session_options)
+    manifest = json.loads((folder / MANIFEST).read_text())
+    encoder = ort.InferenceSession(str(folder / manifest.get("style_encoder", "style_encoder.onnx")), session_options)
     paintings = sorted(common.STYLES_DIR.glob("*.jpg"))[:CALIBRATION_STYLES]
     vectors = [encoder.run(None, {"image": as_input(common.style_image(p.name), 256)})[0] for p in paintings]
     photos = sorted((common.DATA_DIR / "content").glob("*.jpg"))[:CALIBRATION_PHOTOS]

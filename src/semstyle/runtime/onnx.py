@@ -47,7 +47,7 @@ class OnnxStylizer:
     ``options`` (or keyword overrides of them) are the defaults of every call, as for
     :class:`~semstyle.stylizer.Stylizer`. It runs on the CPU; ``precision="int8"`` picks the
     folder's int8 stylize graph (``semstyle export --onnx --int8``; the shipped models have one:
-    1.5x faster at 1024 px, 44 dB from float32), any other precision the float32 graph.
+    1.5x faster at 1024 px, 41 dB from float32), any other precision the float32 graph.
 
     ``folder``: a folder written by ``semstyle export --onnx``, or a shipped model's name
     (:data:`~semstyle.config.SHIPPED_MODELS`; default: ``default``). A manifest's ``style_encoder`` names the
