@@ -17,7 +17,7 @@ back leaves one: every aggregate is then that painting, shown for the record).
 
 A model fine-tuned on a collection (``configs/collection_finetune.toml``) is judged on the one
 painting it never saw: ``--held-back starry_night_over_the_rhone.jpg --model default --model
-runs/van_gogh`` gives a row per model and aggregate for that painting alone.
+models/van_gogh`` (its export) gives a row per model and aggregate for that painting alone.
 
 Run: ``.venv/bin/python benchmarks/artists.py --threads 2`` (a few minutes on 2 cores).
 """

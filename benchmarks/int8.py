@@ -36,10 +36,11 @@ if __package__ in (None, ""):
 from benchmarks import common  # noqa: E402
 
 VARIANTS = {
-    "all ops": {},
-    "convolutions": {"op_types_to_quantize": ["Conv"], "exclude": "dynamic"},
-    "inner convolutions": {"op_types_to_quantize": ["Conv"], "exclude": "dynamic+ends"},
+    "all ops": {"convolutions_only": False},
+    "convolutions": {},
+    "inner convolutions": {"keep_ends": True},
 }
+"""Keyword arguments of :func:`semstyle.export.quantize.quantize_graph` per variant."""
 CALIBRATION_PHOTOS = 6
 CALIBRATION_STYLES = 2
 
@@ -49,39 +50,6 @@ def as_input(img, side: int) -> np.ndarray:
     img = common.fit_longer_side(img.convert("RGB"), side)
     img = img.resize((img.width // 8 * 8, img.height // 8 * 8))
     return (np.asarray(img, np.float32) / 255.0).transpose(2, 0, 1)[None].copy()
-
-
-def excluded(model_path: Path, rule: str) -> list[str]:
-    """Names of the convolutions a variant leaves in float32."""
-    import onnx
-
-    convs = [n for n in onnx.load(str(model_path)).graph.node if n.op_type == "Conv"]
-    constant = {i.name for i in onnx.load(str(model_path)).graph.initializer}
-    names = [n.name for n in convs if n.input[1] not in constant] if "dynamic" in rule else []
-    if "ends" in rule:
-        names += [convs[0].name, convs[-1].name]
-    return names
-
-
-def quantize(source: Path, out: Path, variant: dict[str, Any], calibration: list[dict[str, np.ndarray]]) -> Path:
-    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
-    from onnxruntime.quantization.shape_inference import quant_pre_process
-
-    class Reader(CalibrationDataReader):
-        def __init__(self):
-            self.feeds = iter(calibration)
-
-        def get_next(self):
-            return next(self.feeds, None)
-
-    prepared = out.with_suffix(".pre.onnx")
-    quant_pre_process(str(source), str(prepared), skip_symbolic_shape=True)
-    options = {k: v for k, v in variant.items() if k != "exclude"}
-    if "exclude" in variant:
-        options["nodes_to_exclude"] = excluded(prepared, variant["exclude"])
-    quantize_static(str(prepared), str(out), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
-                    weight_type=QuantType.QInt8, activation_type=QuantType.QUInt8, **options)
-    return out
 
 
 def time_torch(args: argparse.Namespace, vector) -> dict[int, list[float]]:
@@ -124,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     import onnxruntime as ort
     import torch
 
-    from semstyle.export.quantize import psnr
+    from semstyle.export.quantize import psnr, quantize_graph
     from semstyle.runtime.onnx import MANIFEST, onnx_folder
 
     torch.set_num_threads(args.threads)
@@ -146,7 +114,8 @@ def main(argv: list[str] | None = None) -> int:
     sessions: dict[str, Any] = {"float32": ort.InferenceSession(str(folder / "stylize.onnx"), session_options)}
     with tempfile.TemporaryDirectory(prefix="semstyle-int8-") as tmp:
         for name, variant in VARIANTS.items():
-            path = quantize(folder / "stylize.onnx", Path(tmp) / f"{name.replace(' ', '_')}.onnx", variant, calibration)
+            path = quantize_graph(folder / "stylize.onnx", Path(tmp) / f"{name.replace(' ', '_')}.onnx", calibration,
+                                  **variant)
             sessions[name] = ort.InferenceSession(str(path), session_options)
     rows, results = [], []
     for side in args.sizes:

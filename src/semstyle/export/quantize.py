@@ -45,12 +45,44 @@ def _as_input(path: Path, side: int, multiple: int = 8) -> np.ndarray:
     return (np.asarray(img, np.float32) / 255.0).transpose(2, 0, 1)[None].copy()
 
 
-def _dynamic_weight_convs(model_path: Path) -> list[str]:
+def float32_convolutions(model_path: Path, keep_ends: bool = False) -> list[str]:
+    """Names of the graph's convolutions to leave in float32: those whose weights the graph computes
+    (the folded injection's), and with ``keep_ends`` also the first (RGB in) and the last (RGB out)."""
     import onnx
 
     graph = onnx.load(str(model_path)).graph
     constant = {i.name for i in graph.initializer}
-    return [n.name for n in graph.node if n.op_type == "Conv" and n.input[1] not in constant]
+    convs = [n for n in graph.node if n.op_type == "Conv"]
+    excluded = [n.name for n in convs if n.input[1] not in constant]
+    if keep_ends:
+        excluded += [convs[0].name, convs[-1].name]
+    return excluded
+
+
+def quantize_graph(source: Path, out: Path, feeds: list[dict[str, np.ndarray]], convolutions_only: bool = True,
+                   keep_ends: bool = False) -> Path:
+    """Static QDQ quantization of the graph ``source`` into ``out`` (per-channel int8 weights, uint8
+    activations), activation ranges calibrated on ``feeds``: convolutions only, less
+    :func:`float32_convolutions`, or every op onnxruntime can quantize."""
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    class Reader(CalibrationDataReader):
+        def __init__(self):
+            self.feeds = iter(feeds)
+
+        def get_next(self):
+            return next(self.feeds, None)
+
+    with tempfile.TemporaryDirectory(prefix="semstyle-int8-") as tmp:
+        prepared = Path(tmp) / "prepared.onnx"
+        quant_pre_process(str(source), str(prepared), skip_symbolic_shape=True)
+        choice = {}
+        if convolutions_only:
+            choice = {"op_types_to_quantize": ["Conv"], "nodes_to_exclude": float32_convolutions(prepared, keep_ends)}
+        quantize_static(str(prepared), str(out), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
+                        weight_type=QuantType.QInt8, activation_type=QuantType.QUInt8, **choice)
+    return out
 
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
@@ -62,30 +94,16 @@ def quantize_stylize(stylize: Path, style_encoder: Path, out: Path) -> float:
     """Write the int8 version of the ``stylize`` graph to ``out``; returns its PSNR (dB) to the
     float32 graph on a held-out gallery image. :class:`Int8Refused` below :data:`MIN_PSNR_DB`."""
     import onnxruntime as ort
-    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
-    from onnxruntime.quantization.shape_inference import quant_pre_process
 
     paintings = [style.path for style in load_gallery().values()]
     if len(paintings) < CALIBRATION_IMAGES + 1:
         raise WeightsError("the gallery has too few paintings to calibrate an int8 graph")
     encoder = ort.InferenceSession(str(style_encoder), providers=["CPUExecutionProvider"])
-    vectors = [encoder.run(None, {"image": _as_input(p, CALIBRATION_SIDE)})[0] for p in paintings[:CALIBRATION_IMAGES]]
-    feeds = [{"image": _as_input(p, CALIBRATION_SIDE), "style": vectors[(i + 1 + j) % len(vectors)]}
-             for i, p in enumerate(paintings[:CALIBRATION_IMAGES]) for j in range(2)]
-
-    class Reader(CalibrationDataReader):
-        def __init__(self):
-            self.feeds = iter(feeds)
-
-        def get_next(self):
-            return next(self.feeds, None)
-
-    with tempfile.TemporaryDirectory(prefix="semstyle-int8-") as tmp:
-        prepared = Path(tmp) / "prepared.onnx"
-        quant_pre_process(str(stylize), str(prepared), skip_symbolic_shape=True)
-        quantize_static(str(prepared), str(out), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
-                        weight_type=QuantType.QInt8, activation_type=QuantType.QUInt8, op_types_to_quantize=["Conv"],
-                        nodes_to_exclude=_dynamic_weight_convs(prepared))
+    images = [_as_input(p, CALIBRATION_SIDE) for p in paintings[:CALIBRATION_IMAGES]]
+    vectors = [encoder.run(None, {"image": image})[0] for image in images]
+    feeds = [{"image": image, "style": vectors[(i + 1 + j) % len(vectors)]}
+             for i, image in enumerate(images) for j in range(2)]
+    quantize_graph(stylize, out, feeds)
     check = {"image": _as_input(paintings[-1], CHECK_SIDE), "style": vectors[0]}
     reference = ort.InferenceSession(str(stylize), providers=["CPUExecutionProvider"]).run(None, check)[0]
     quantized = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"]).run(None, check)[0]
@@ -93,5 +111,5 @@ def quantize_stylize(stylize: Path, style_encoder: Path, out: Path) -> float:
     if quality < MIN_PSNR_DB:
         out.unlink(missing_ok=True)
         raise Int8Refused(f"the int8 graph is {quality:.1f} dB from the float32 one (below {MIN_PSNR_DB:g}); "
-                           "not written")
+                          "not written")
     return quality

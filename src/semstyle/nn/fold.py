@@ -30,13 +30,17 @@ from .modulation import blend_regions
 from .stats import EPS, region_mean_cov
 
 
+def _matrix(conv: torch.nn.Conv2d) -> tuple[torch.Tensor, torch.Tensor]:
+    """A 1x1 convolution as a float32 matrix (out, in) and bias (out,)."""
+    return conv.weight.float()[:, :, 0, 0], conv.bias.float()
+
+
 def projected_stats(hidden: torch.Tensor, encoder: LightEncoder,
                     masks: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-region (mean, std), (N, K, C) each, of ``encoder``'s features, from its hidden layer
     alone; as :func:`~semstyle.nn.stats.region_mean_std` of the features, up to rounding."""
     mean_h, cov_h = region_mean_cov(hidden, masks)
-    weight = encoder.projection.weight.float()[:, :, 0, 0]  # (C, Ch)
-    bias = encoder.projection.bias.float()
+    weight, bias = _matrix(encoder.projection)  # (C, Ch), (C,)
     gain = encoder.output_gain
     mean = gain * (mean_h @ weight.T + bias)
     var = gain ** 2 * torch.einsum("ch,nkhg,cg->nkc", weight, cov_h, weight)
@@ -48,10 +52,8 @@ def folded_entry(hidden: torch.Tensor, encoder: LightEncoder, decoder: LightDeco
     """``decoder.entry`` of the injected features, from the hidden layer (N, Ch, h, w): AdaIN's
     per-region ``scale`` and ``shift`` (N, K, C), ``weights`` the regions' masks at (h, w) or
     None for one region. Returns (N, O, h, w) in ``hidden``'s dtype."""
-    w1 = encoder.projection.weight.float()[:, :, 0, 0]  # (C, Ch)
-    b1 = encoder.projection.bias.float()
-    w2 = decoder.entry.weight.float()[:, :, 0, 0]  # (O, C)
-    b2 = decoder.entry.bias.float()
+    w1, b1 = _matrix(encoder.projection)  # (C, Ch), (C,)
+    w2, b2 = _matrix(decoder.entry)  # (O, C), (O,)
     g_e, g_d = encoder.output_gain, decoder.input_gain
     kernels = torch.einsum("oc,nkc,ch->nkoh", w2, scale, w1) * (g_e * g_d)  # (N, K, O, Ch)
     biases = (g_d * (g_e * scale * b1 + shift)) @ w2.T + b2  # (N, K, O)

@@ -36,6 +36,8 @@ PHOTO_STYLE_SHARE = 0.15  # of samples whose style is a photo's own vector (stre
 MIX_SHARE = 0.5  # of samples whose style is a random mix of two vectors
 ENCODE_BATCH = 8
 PERCEPTUAL_LAYERS = ("relu1_1", "relu2_1", "relu3_1")
+STUDENT_PARTS = ("content_encoder.", "decoder.")
+"""Prefixes of the tensors distillation trains (the light encoder and decoder)."""
 
 
 def edge_l1(student: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor:
@@ -90,15 +92,13 @@ class Distiller:
         earlier, _ = ckpt.load_generator(model, self.device)
         if earlier.config.content_encoder != "light" or earlier.config.decoder != "light":
             raise ConfigError(f"init_model {model} is not a fast (light) model, so it cannot start the student")
-        mine = self.generator.state_dict()
+        mine = {name: t for name, t in self.generator.state_dict().items() if name.startswith(STUDENT_PARTS)}
         taken = {name: tensor for name, tensor in earlier.state_dict().items()
-                 if name.startswith(("content_encoder.", "decoder.")) and name in mine
-                 and mine[name].shape == tensor.shape}
+                 if name in mine and mine[name].shape == tensor.shape}
         if not taken:
             raise ConfigError(f"init_model {model} shares no layer with this student's architecture")
         self.generator.load_state_dict(taken, strict=False)
-        self.started_fresh = sorted(name for name in mine if name.startswith(("content_encoder.", "decoder."))
-                                    and name not in taken)
+        self.started_fresh = sorted(name for name in mine if name not in taken)
 
     def _autocast(self):
         return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp)
@@ -204,4 +204,3 @@ def validate_distillation(config: TrainConfig) -> None:
         raise ConfigError("distillation needs a teacher model (teacher = ...)")
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:
         raise ConfigError("distillation runs in one process; start it without torchrun")
-

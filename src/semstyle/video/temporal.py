@@ -20,11 +20,12 @@ import numpy as np
 import torch
 
 from ..nn.generator import NormStats
+from .options import VideoOptions
 
 Motion = tuple[np.ndarray, np.ndarray]
 """How a frame moved from the previous one: the backward flow (H, W, 2) and where it holds (H, W)."""
 
-FLOW_SIZE = 640
+FLOW_SIZE = VideoOptions.flow_size
 """Flow and its consistency check are computed at most this large, then scaled up: DIS is accurate
 enough there, and the check's per-pixel arithmetic is as costly as the flow itself."""
 
@@ -63,7 +64,8 @@ class FlowBlender:
     ``flow_size`` caps the longer side at which the flows and their check run (live uses less than
     files do: at 320 px a 640x360 frame's flow work takes a quarter of the time)."""
 
-    def __init__(self, weight: float = 0.6, flow_size: int = FLOW_SIZE, preset: str = "medium"):
+    def __init__(self, weight: float = VideoOptions.flow_blend, flow_size: int = FLOW_SIZE,
+                 preset: str = VideoOptions.flow_preset):
         import cv2
 
         self.cv2 = cv2
