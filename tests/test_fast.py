@@ -126,18 +126,44 @@ def test_distillation_learns_the_teacher_and_keeps_its_style_space(folders, teac
     assert (tmp_path / "run" / "samples" / "step_0000030.png").is_file()
 
 
-def test_distillation_with_the_perceptual_term_logs_it(folders, teacher, tmp_path):
+@pytest.mark.parametrize("term", ["perceptual", "gram"])
+def test_distillation_with_a_texture_term_logs_it(folders, teacher, tmp_path, term):
     config = distill_config(folders, teacher, tmp_path / "run", 2,
-                            loss=LossConfig(distill_perceptual_weight=1.0))
+                            loss=LossConfig(**{f"distill_{term}_weight": 1.0}))
     assert train(config, progress=False).is_file()
     records = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
-    assert len(records) == 2 and all(r["perceptual"] > 0 for r in records)
+    assert len(records) == 2 and all(r[term] > 0 for r in records)
+    other = {"perceptual": "gram", "gram": "perceptual"}[term]
+    assert all(other not in r for r in records)  # a term weighted 0 is not computed
+
+
+def test_a_student_grown_by_half_size_convolutions_starts_with_the_earlier_pictures(folders, teacher, tmp_path,
+                                                                                    vgg):
+    """Extra half-size decoder convolutions start as the identity: a student grown from an
+    earlier fast model (init_model) paints that model's pictures before it trains a step."""
+    earlier = train(distill_config(folders, teacher, tmp_path / "earlier", 2), progress=False)
+    grown = dataclasses.replace(TINY_LIGHT, light_half_convs=3)
+    config = distill_config(folders, teacher, tmp_path / "next", 1, model=grown, init_model=str(earlier))
+    from semstyle.train.distill import Distiller
+    distiller = Distiller(config)
+    assert {"decoder.stages.1.1.weight", "decoder.stages.1.2.bias"} <= set(distiller.started_fresh)
+    student = distiller.generator.eval()
+    before, _ = ckpt.load_generator(earlier)
+    image, styles = torch.rand(2, 3, 40, 56), torch.randn(2, 16)
+    with torch.no_grad():
+        old = before.eval()(before.features(vgg, image, (LIGHT_TAP,)), styles)
+        new = student(student.features(vgg, image, (LIGHT_TAP,)), styles)
+    assert torch.allclose(new, old, atol=1e-5)
+    with pytest.raises(ConfigError, match="light_half_convs"):
+        dataclasses.replace(TINY_LIGHT, light_half_convs=0)
 
 
 def test_distillation_resumes_exactly(folders, teacher, tmp_path):
-    straight = train(distill_config(folders, teacher, tmp_path / "a", 4, ema_decay=0.9), progress=False)
-    train(distill_config(folders, teacher, tmp_path / "b", 2, ema_decay=0.9), progress=False)
-    resumed = train(distill_config(folders, teacher, tmp_path / "b", 4, ema_decay=0.9), resume=True,
+    """Also across the learning-rate warm-up: its rate is a function of the step alone."""
+    changes = {"ema_decay": 0.9, "warmup_steps": 3}
+    straight = train(distill_config(folders, teacher, tmp_path / "a", 4, **changes), progress=False)
+    train(distill_config(folders, teacher, tmp_path / "b", 2, **changes), progress=False)
+    resumed = train(distill_config(folders, teacher, tmp_path / "b", 4, **changes), resume=True,
                     progress=False)
     a, b = read_tensors(straight)[0], read_tensors(resumed)[0]
     assert a.keys() == b.keys()
@@ -258,3 +284,19 @@ def test_compiled_networks_give_the_eager_result(model, photo, style, tmp_path, 
     assert again.tobytes() == first.tobytes()
     worst = max(abs(a - b) for a, b in zip(reference.tobytes(), first.tobytes()))
     assert worst <= 1
+
+
+def test_warm_up_raises_the_learning_rate_linearly_then_holds_it():
+    from semstyle.train.state import warm_up
+    from semstyle.train.trainer import validate
+
+    optimizer = torch.optim.Adam([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    rates = []
+    for step in range(6):
+        warm_up(optimizer, 0.4, step, 4)
+        rates.append(optimizer.param_groups[0]["lr"])
+    assert rates == pytest.approx([0.1, 0.2, 0.3, 0.4, 0.4, 0.4])
+    warm_up(optimizer, 0.4, 0, 0)  # 0: off, the rate is left as it is
+    assert optimizer.param_groups[0]["lr"] == pytest.approx(0.4)
+    with pytest.raises(ConfigError, match="warmup_steps"):
+        validate(TrainConfig(content_dir="c", styles_dir="s", warmup_steps=-1))

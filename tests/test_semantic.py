@@ -413,12 +413,16 @@ def test_per_label_vectors_are_the_style_regions_statistics(stylizer, semantic_d
     style_labels = np.asarray(Image.fromarray(snap_to_palette(style_rgb, palette).astype(np.uint8))
                               .resize(size, Image.NEAREST))
     feats = stylizer.engine.encoder(style_t, stylizer.config.style_layers)
-    styles = label_style_vectors(stylizer.engine, style_t, style_labels, palette)
+    styles = label_style_vectors(stylizer.engine, style_t, style_labels, palette, contrast=0.0)
     assert styles.present.all() and len(palette) == len(PAIR_LABELS[pair])
     for k in range(len(palette)):
         expected = vector_by_hand(stylizer, feats, style_labels == k)
         assert torch.allclose(styles.vectors[k], expected[0], atol=1e-4), colour_name(palette[k])
     assert not torch.allclose(styles.vectors[0], styles.vectors[1], atol=1e-3)
+    # contrast pushes every region's vector away from their mean, by that fraction of the way
+    pushed = label_style_vectors(stylizer.engine, style_t, style_labels, palette, contrast=0.5).vectors
+    centre = styles.vectors.mean(dim=0, keepdim=True)
+    assert torch.allclose(pushed - centre, 1.5 * (styles.vectors - centre), atol=1e-4)
 
 
 def test_a_single_label_content_takes_that_labels_vector(stylizer, semantic_dir, photo):
@@ -428,7 +432,8 @@ def test_a_single_label_content_takes_that_labels_vector(stylizer, semantic_dir,
     style_map = semantic_dir / "gogh_portrait_style_mask.png"
     content_map = np.zeros((93, 64, 3), dtype=np.uint8)
     content_map[:] = BLUE
-    out = stylizer.stylize(photo, style, labels=(content_map, style_map), style_size=96)
+    exact = {"region_contrast": 0.0, "region_colours": 0.0}  # the label's vector itself, colours as painted
+    out = stylizer.stylize(photo, style, labels=(content_map, style_map), style_size=96, **exact)
     style_rgb = labels_of(style_map)
     palette = find_palette(content_map, style_rgb)
     style_t = stylizer.engine.read(style, 96)
@@ -728,9 +733,10 @@ def test_cli_auto_regions_saves_label_maps_that_reproduce_the_output(model_dir, 
     assert Image.open(content_map).size == (64, 93)
     assert Image.open(style_map).size == (52, 64)  # the style as read, at --style-size
     assert len(np.unique(labels_of(content_map).reshape(-1, 3), axis=0)) <= 3
-    # the saved maps, given back as label maps, give the same picture
+    # the saved maps, given back as label maps with automatic regions' look (no region contrast or
+    # colours: their defaults with label maps), give the same picture
     code, _, err = run_cli([*base, "-o", tmp_path / "again.png", "--content-labels", content_map,
-                            "--style-labels", style_map], capsys)
+                            "--style-labels", style_map, "--region-contrast", "0", "--region-colours", "0"], capsys)
     assert code == 0, err
     assert np.array_equal(as_array(Image.open(tmp_path / "auto.png")), as_array(Image.open(tmp_path / "again.png")))
 
@@ -750,6 +756,8 @@ def test_cli_auto_regions_saves_label_maps_that_reproduce_the_output(model_dir, 
     (["--feather", "-2"], "feather"),
     (["--feather", "abc"], "feather"),
     (["--label-palette", "red"], "palette"),
+    (["--region-colours", "1.5"], "--region-colours must be between 0 and 1"),
+    (["--region-contrast", "-1"], "--region-contrast must be between 0 and 2"),
 ])
 def test_cli_bad_semantic_options_are_one_line(cli_files, tmp_path, capsys, extra, needle):
     f = cli_files

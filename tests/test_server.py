@@ -102,6 +102,8 @@ def test_stylize_with_a_gallery_style_and_with_an_upload(server):
     ({"content": ("a.png", png_bytes())}, {"style_id": "starry_night", "strength": "2"}, 422,
      "strength must be between 0 and 1"),
     ({"content": ("a.png", png_bytes())}, {"style_id": "starry_night", "strength": "nan"}, 422, "strength"),
+    ({"content": ("a.png", png_bytes())}, {"style_id": "starry_night", "region_colours": "3"}, 422,
+     "region_colours must be between 0 and 1"),
     ({"content": ("a.png", png_bytes())}, {"style_id": "starry_night", "format": "gif"}, 422, "format"),
     ({"content": ("a.png", png_bytes())}, {}, 422, "give one of style"),
     ({}, {"style_id": "starry_night"}, 422, "content"),

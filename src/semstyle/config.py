@@ -48,6 +48,7 @@ class ModelConfig:
     decoder: str = "mirror"  # mirror: VGG's mirror | light: the fast model's small decoder
     light_width: int = 32  # base width of the light encoder and decoder
     light_subpixel: bool = False  # the light decoder's full-size stage as a sub-pixel convolution (faster)
+    light_half_convs: int = 1  # 3x3 convolutions at the light decoder's half size (extra ones start as identity)
 
     def __post_init__(self):
         if self.content_encoder not in CONTENT_ENCODERS:
@@ -59,6 +60,8 @@ class ModelConfig:
             raise ConfigError(f"the light encoder and decoder work at relu3_1, not {self.content_layer}")
         if self.light_width < 8 or self.light_width % 4:
             raise ConfigError(f"model.light_width must be a multiple of 4 and at least 8, got {self.light_width}")
+        if self.light_half_convs < 1:
+            raise ConfigError(f"model.light_half_convs must be at least 1, got {self.light_half_convs}")
 
 
 CONTENT_ENCODERS = ("vgg", "light")
@@ -88,6 +91,7 @@ class LossConfig:
     distill_feature_weight: float = 1.0  # light encoder vs VGG's relu3_1 (normalised, relative MSE)
     distill_edge_weight: float = 1.0  # image gradients of student vs teacher output (keeps edges sharp)
     distill_perceptual_weight: float = 0.0  # VGG relu1_1..relu3_1 of student vs teacher output (texture); 0: off
+    distill_gram_weight: float = 0.0  # Gram matrices of VGG relu1_2, relu2_2, relu3_1, student vs teacher; 0: off
 
 
 @dataclass
@@ -103,11 +107,12 @@ class TrainConfig:
     style_augment: float = 0.0  # probability that a painting is recoloured (hue rotation / channel order); 0: off
     lr_g: float = 1e-4
     lr_d: float = 1e-4
+    warmup_steps: int = 0  # learning rates rise linearly over this many steps (fine-tunes); 0: from the start
     betas: tuple[float, float] = (0.5, 0.999)
     grad_clip: float = 10.0  # max gradient norm for G and D; 0 disables
     seed: int = 0
     device: str = "auto"
-    amp: bool = True
+    amp: bool = True  # mixed precision where the hardware runs it natively (bf16 CPUs, CUDA); else float32
     workers: int = 0
     threads: int = 0
     log_every: int = 10

@@ -73,6 +73,12 @@ def _add_semantic_flags(p, d: StylizeOptions) -> None:
     g.add_argument("--auto-regions", type=int, default=d.auto_regions, metavar="K",
                    help=f"no label maps: find K regions (2-{MAX_AUTO_REGIONS}) in both images from deep features, "
                    "pair them and transfer region by region")
+    g.add_argument("--region-contrast", type=float, default=d.region_contrast, metavar="X",
+                   help="with labels: push the regions' styles apart by this fraction (0-2; default 1 with label "
+                   "maps, 0 with --auto-regions), against the blending of neighbouring regions")
+    g.add_argument("--region-colours", type=float, default=d.region_colours, metavar="X",
+                   help="with labels: move each region's colours this far to its style region's (0-1; default 1 "
+                   "with label maps, 0 with --auto-regions)")
     g.add_argument("--refine", type=int, default=d.refine, metavar="STEPS",
                    help="final render: optimise the result for STEPS L-BFGS steps so its VGG statistics match the "
                    "painting's (each region's its style region's with label maps or --auto-regions), anchored to "
@@ -136,7 +142,8 @@ def options_from_args(args) -> StylizeOptions:
         mask=args.mask, feather=args.feather, protect=tuple(args.protect),
         regions=tuple(parse_region_arg(text) for text in args.regions),
         labels=(args.content_labels, args.style_labels) if args.content_labels else None,
-        palette=args.palette, auto_regions=args.auto_regions, refine=args.refine)
+        palette=args.palette, auto_regions=args.auto_regions, refine=args.refine,
+        region_contrast=args.region_contrast, region_colours=args.region_colours)
     if args.save_labels and args.auto_regions is None:
         raise ConfigError("--save-labels writes the maps that --auto-regions finds; give --auto-regions K")
     return options.validate()

@@ -208,7 +208,7 @@ class Generator(nn.Module):
             else None
         if config.decoder == "light":
             self.decoder = LightDecoder(config.style_dim, channels, config.light_width, config.modulate_decoder,
-                                        config.light_subpixel)
+                                        config.light_subpixel, config.light_half_convs)
         else:
             self.decoder = Decoder(config.style_dim, config.decoder_width, config.modulate_decoder, channels,
                                    level=int(config.content_layer[4]))

@@ -124,7 +124,9 @@ def _base_layer(engine: StyleEngine, content: torch.Tensor, style: Any, options:
         found = auto_labels_of_tensors(engine.encoder, content, style_t, options.auto_regions)
         content_labels, style_labels, palette = found.content_labels, found.style_labels, found.palette
     return transfer_by_labels(engine, content, content_labels, style_t, style_labels, palette,
-                              strength=options.strength, region_norm=options.region_norm, refine=options.refine,
+                              strength=options.strength, region_norm=options.region_norm,
+                              region_contrast=options.region_contrast, region_colours=options.region_colours,
+                              refine=options.refine,
                               border_margin=options.border_margin, on_progress=on_progress)
 
 

@@ -18,7 +18,7 @@ from ..gallery import SAFE_ID, GalleryStyle
 from ..io.provenance import Provenance
 from ..io.read import load_image, read_raw_image
 from ..io.write import encode_image
-from ..pipeline.options import StylizeOptions
+from ..pipeline.options import DEFAULTS, StylizeOptions
 from ..stylizer import Stylizer
 from .replies import FORMATS, ApiError, from_library
 
@@ -71,6 +71,8 @@ def stylize_form(gallery: dict[str, GalleryStyle], stylizer: Stylizer):
                    mask: UploadFile | None = File(None), protect: UploadFile | None = File(None),
                    content_labels: UploadFile | None = File(None), style_labels: UploadFile | None = File(None),
                    auto_regions: int | None = Form(None), refine: int = Form(0),
+                   region_contrast: float | None = Form(DEFAULTS.region_contrast),
+                   region_colours: float | None = Form(DEFAULTS.region_colours),
                    format: str = Form("png")) -> StylizeRequest:
         if format.lower() not in FORMATS:
             raise ApiError(422, f"format must be one of png, jpeg, webp, got {format!r}")
@@ -86,6 +88,7 @@ def stylize_form(gallery: dict[str, GalleryStyle], stylizer: Stylizer):
                                      preserve_colors=preserve_color, mask=await _upload_image(mask),
                                      protect=(await _upload_image(protect),) if protect else (), labels=labels,
                                      auto_regions=auto_regions, refine=refine,
+                                     region_contrast=region_contrast, region_colours=region_colours,
                                      device=stylizer.options.device, precision=stylizer.options.precision).validate()
         except SemstyleError as exc:
             raise from_library(exc) from None

@@ -7,7 +7,8 @@ both models read the same style vectors; only the light encoder and decoder lear
 * the light encoder's features onto VGG's relu3_1 of the same photo, and the features after
   injection onto the teacher's (what each decoder actually reads), in relative squared error;
 * the student's image onto the teacher's, in L1 and in L1 of the image gradients (edges), and
-  (``distill_perceptual_weight``) in VGG's early features (the strokes).
+  (``distill_perceptual_weight``) in VGG's early features (the strokes), and
+  (``distill_gram_weight``) in their Gram matrices (the kind of strokes, wherever they are).
 
 Photos suffice: the styles are vectors of crops of the training paintings at several scales,
 of the photos themselves (the identity end of the strength slider), and random mixes of two
@@ -24,10 +25,11 @@ import torch
 
 from .. import checkpoints as ckpt
 from ..config import TrainConfig
+from ..devices import resolve_precision
 from ..errors import ConfigError
 from ..nn.generator import LIGHT_TAP, Generator
-from ..nn.losses import relative_mse
-from .state import load_state, save_state, step_generator
+from ..nn.losses import gram_style_loss, relative_mse
+from .state import load_state, save_state, step_generator, warm_up
 from .trainer import EMA, save_sample_grid, setup_runtime, training_inputs, validate
 
 CROPS_PER_PAINTING = 12
@@ -36,6 +38,7 @@ PHOTO_STYLE_SHARE = 0.15  # of samples whose style is a photo's own vector (stre
 MIX_SHARE = 0.5  # of samples whose style is a random mix of two vectors
 ENCODE_BATCH = 8
 PERCEPTUAL_LAYERS = ("relu1_1", "relu2_1", "relu3_1")
+GRAM_LAYERS = ("relu1_2", "relu2_2", "relu3_1")
 STUDENT_PARTS = ("content_encoder.", "decoder.")
 """Prefixes of the tensors distillation trains (the light encoder and decoder)."""
 
@@ -69,7 +72,9 @@ class Distiller:
         trainable = [p for p in self.generator.parameters() if p.requires_grad]
         self.opt_g = torch.optim.Adam(trainable, lr=config.lr_g, betas=config.betas)
         self.ema = EMA(self.generator, config.ema_decay) if config.ema_decay > 0 else None
-        self.amp = config.amp
+        # bfloat16 only where the hardware runs it natively: emulated (a CPU without AVX-512 BF16
+        # or AMX) the style bank alone took over ten minutes instead of one
+        self.amp = config.amp and resolve_precision("auto", self.device) == torch.bfloat16
         self.style_bank = self._encode_style_bank()
 
     def _share_style_space(self) -> None:
@@ -135,6 +140,7 @@ class Distiller:
 
     def train_step(self, step: int) -> dict[str, float]:
         cfg, loss_cfg = self.config, self.config.loss
+        warm_up(self.opt_g, cfg.lr_g, step, cfg.warmup_steps)
         rng = self.step_rng(step)
         content = self.content.batch(cfg.batch_size, rng).to(self.device)
         styles = self.sample_styles(cfg.batch_size, rng)
@@ -156,9 +162,9 @@ class Distiller:
         }
         total = (loss_cfg.distill_feature_weight * terms["features"] + terms["pixels"]
                  + loss_cfg.distill_edge_weight * terms["edges"])
-        if loss_cfg.distill_perceptual_weight > 0:
-            terms["perceptual"] = self._perceptual(image, wanted)
-            total = total + loss_cfg.distill_perceptual_weight * terms["perceptual"]
+        for name, term in self._texture_terms(image, wanted).items():
+            terms[name] = term
+            total = total + getattr(loss_cfg, f"distill_{name}_weight") * term
         self.opt_g.zero_grad(set_to_none=True)
         total.backward()
         if cfg.grad_clip > 0:
@@ -169,15 +175,35 @@ class Distiller:
         self.last_batch = (content, wanted.detach(), image.detach())
         return {"g_loss": total.item(), **{k: v.item() for k, v in terms.items()}}
 
-    def _perceptual(self, image: torch.Tensor, wanted: torch.Tensor) -> torch.Tensor:
-        """Relative squared error of the student's and the teacher's images in VGG's early layers:
-        pixel L1 alone lets the student blur the teacher's strokes into their average colour,
-        which the style metrics (Gram matrices of these very layers) read as lost style."""
+    def _texture_terms(self, image: torch.Tensor, wanted: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The terms read in VGG's early layers of the student's and the teacher's images, from one
+        VGG pass each:
+
+        * ``perceptual``: relative squared error position by position (relu1_1..relu3_1). Pixel L1
+          alone lets the student blur the teacher's strokes into their average colour, which the
+          style metrics (Gram matrices of these very layers) read as lost style.
+        * ``gram``: relative Gram-matrix error (relu1_2, relu2_2, relu3_1; the first two are the
+          style metric's own layers, and all three lie on the way to relu3_1, so they cost no
+          extra VGG layer). Where a small student cannot put every stroke where the teacher did,
+          this still asks for strokes of the same kind, instead of their position-wise average."""
+        weights = self.config.loss
+        wanted_terms = {name: layers for name, layers in (("perceptual", PERCEPTUAL_LAYERS), ("gram", GRAM_LAYERS))
+                        if getattr(weights, f"distill_{name}_weight") > 0}
+        if not wanted_terms:
+            return {}
+        taps = sorted({tap for layers in wanted_terms.values() for tap in layers})
         with torch.no_grad(), self._autocast():
-            reference = self.encoder(wanted.clamp(0, 1), PERCEPTUAL_LAYERS)
+            reference = self.encoder(wanted.clamp(0, 1), taps)
         with self._autocast():
-            mine = self.encoder(image, PERCEPTUAL_LAYERS)
-        return sum(relative_mse(mine[t].float(), reference[t].float()) for t in PERCEPTUAL_LAYERS)
+            mine = self.encoder(image, taps)
+        mine = {tap: feat.float() for tap, feat in mine.items()}
+        reference = {tap: feat.float() for tap, feat in reference.items()}
+        terms = {}
+        if "perceptual" in wanted_terms:
+            terms["perceptual"] = sum(relative_mse(mine[t], reference[t]) for t in PERCEPTUAL_LAYERS)
+        if "gram" in wanted_terms:
+            terms["gram"] = gram_style_loss(mine, reference, GRAM_LAYERS)
+        return terms
 
     # -- checkpoints (train.state: the Trainer's format, which load_generator and export read) --
 

@@ -24,6 +24,18 @@ from ..tensorfile import read_tensors
 FORMAT = "semstyle-checkpoint"
 
 
+def warm_up(optimizer: torch.optim.Optimizer, base_lr: float, step: int, warmup_steps: int) -> None:
+    """Linear learning-rate warm-up over ``warmup_steps`` (0: none). A fine-tune's fresh Adam moves
+    every weight by about the learning rate at its first step, whatever the gradient: the fast
+    model's Gram term jumped 160-fold at step 2 without it. A pure function of the step, so a
+    resumed run uses the same rates."""
+    if warmup_steps <= 0:
+        return
+    scale = min(1.0, (step + 1) / warmup_steps)
+    for group in optimizer.param_groups:
+        group["lr"] = base_lr * scale
+
+
 def step_generator(seed: int, step: int, rank: int = 0) -> torch.Generator:
     """The randomness of one training step, a pure function of (seed, step, rank): a resumed run
     draws exactly the batches the uninterrupted one would have."""

@@ -41,7 +41,7 @@ from ..nn.generator import Generator
 from ..weights import load_encoder
 from .augment import augment_styles
 from .data import ImageBank
-from .state import load_state, save_state, step_generator
+from .state import load_state, save_state, step_generator, warm_up
 from .temporal import apply_warps, noisy, random_warps
 
 
@@ -198,6 +198,8 @@ class Trainer:
 
     def train_step(self, step: int) -> dict[str, float]:
         cfg = self.config
+        warm_up(self.opt_g, cfg.lr_g, step, cfg.warmup_steps)
+        warm_up(self.opt_d, cfg.lr_d, step, cfg.warmup_steps)
         rng = self.step_rng(step)
         content = self.content.batch(cfg.batch_size, rng).to(self.device)
         style = augment_styles(self.styles.batch(cfg.batch_size, rng), cfg.style_augment, rng).to(self.device)
@@ -384,6 +386,8 @@ def validate(config: TrainConfig) -> None:
         raise ConfigError(f"betas must be two numbers from 0 up to (not including) 1, got {list(config.betas)}")
     if config.grad_clip < 0:
         raise ConfigError(f"grad_clip must be 0 (off) or more, got {config.grad_clip}")
+    if config.warmup_steps < 0:
+        raise ConfigError(f"warmup_steps must be 0 (off) or more, got {config.warmup_steps}")
     if config.size < 32 or config.size % 8:
         raise ConfigError(f"size must be a multiple of 8 and at least 32, got {config.size}")
     if not 0.0 <= config.style_augment <= 1.0:
