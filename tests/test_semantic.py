@@ -432,7 +432,7 @@ def test_a_single_label_content_takes_that_labels_vector(stylizer, semantic_dir,
     style_map = semantic_dir / "gogh_portrait_style_mask.png"
     content_map = np.zeros((93, 64, 3), dtype=np.uint8)
     content_map[:] = BLUE
-    exact = {"region_contrast": 0.0, "region_colours": 0.0}  # the label's vector itself, colours as painted
+    exact = {"region_contrast": 0.0, "colour_match": 0.0}  # the label's vector itself, colours as painted
     out = stylizer.stylize(photo, style, labels=(content_map, style_map), style_size=96, **exact)
     style_rgb = labels_of(style_map)
     palette = find_palette(content_map, style_rgb)
@@ -649,10 +649,13 @@ def test_auto_regions_pair_regions_by_what_they_look_like(stylizer, textures):
 
 
 def test_stylize_auto_regions_is_label_matched_transfer_with_the_found_maps(stylizer, photo, painting):
+    """The same transfer; only the defaults for the regions' look differ (no region contrast, the
+    whole image's colours matched: automatic borders are not the objects' edges), so both are off."""
     found = stylizer.auto_regions(photo, painting, 3, style_size=96)
-    auto = stylizer.stylize(photo, painting, auto_regions=3, style_size=96)
+    same_look = {"region_contrast": 0.0, "colour_match": 0.0}
+    auto = stylizer.stylize(photo, painting, auto_regions=3, style_size=96, **same_look)
     explicit = stylizer.stylize(photo, painting, labels=(found.content, found.style), palette=found.palette,
-                                style_size=96)
+                                style_size=96, **same_look)
     assert auto.size == photo.size
     assert np.array_equal(np.asarray(auto), np.asarray(explicit))
     assert not np.array_equal(np.asarray(auto), np.asarray(stylizer.stylize(photo, painting, style_size=96)))
@@ -726,17 +729,17 @@ def test_cli_auto_regions_saves_label_maps_that_reproduce_the_output(model_dir, 
     f = cli_files
     base = ["stylize", f / "photo.png", "--style", f / "style.jpg", "--model", model_dir, "--style-size", "64"]
     code, stdout, err = run_cli([*base, "-o", tmp_path / "auto.png", "--auto-regions", "3", "--save-labels",
-                                 tmp_path / "maps.jpg"], capsys)
+                                 tmp_path / "maps.jpg", "--colour-match", "0"], capsys)
     assert code == 0 and err == "", err
     content_map, style_map = tmp_path / "maps_content.png", tmp_path / "maps_style.png"
     assert stdout.split() == [str(content_map), str(style_map), str(tmp_path / "auto.png")]
     assert Image.open(content_map).size == (64, 93)
     assert Image.open(style_map).size == (52, 64)  # the style as read, at --style-size
     assert len(np.unique(labels_of(content_map).reshape(-1, 3), axis=0)) <= 3
-    # the saved maps, given back as label maps with automatic regions' look (no region contrast or
-    # colours: their defaults with label maps), give the same picture
+    # the saved maps, given back as label maps with automatic regions' look (no region contrast,
+    # the default with label maps; colour matching off in both), give the same picture
     code, _, err = run_cli([*base, "-o", tmp_path / "again.png", "--content-labels", content_map,
-                            "--style-labels", style_map, "--region-contrast", "0", "--region-colours", "0"], capsys)
+                            "--style-labels", style_map, "--region-contrast", "0", "--colour-match", "0"], capsys)
     assert code == 0, err
     assert np.array_equal(as_array(Image.open(tmp_path / "auto.png")), as_array(Image.open(tmp_path / "again.png")))
 
@@ -756,7 +759,7 @@ def test_cli_auto_regions_saves_label_maps_that_reproduce_the_output(model_dir, 
     (["--feather", "-2"], "feather"),
     (["--feather", "abc"], "feather"),
     (["--label-palette", "red"], "palette"),
-    (["--region-colours", "1.5"], "--region-colours must be between 0 and 1"),
+    (["--colour-match", "1.5"], "--colour-match must be between 0 and 1"),
     (["--region-contrast", "-1"], "--region-contrast must be between 0 and 2"),
 ])
 def test_cli_bad_semantic_options_are_one_line(cli_files, tmp_path, capsys, extra, needle):
@@ -816,8 +819,9 @@ def test_acceptance_each_label_takes_its_own_style_region(default_stylizer, sema
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=False, reason="the default model alone (no refinement; v0.2 matched 31 of the 46 "
-                   "labels) passes 2 of the 9 pairs: its style vectors carry region statistics too loosely")
+@pytest.mark.xfail(strict=False, reason="the default model alone (no refinement) matches 42 of the 46 labels "
+                   "at 256 px with region contrast and colours (35 without; v0.2 31), not all: its style vectors "
+                   "carry region statistics too loosely")
 @pytest.mark.parametrize("pair", sorted(PAIR_LABELS))
 def test_acceptance_feed_forward_only(default_stylizer, semantic_dir, pair):
     wrong = _acceptance_matches(default_stylizer, semantic_dir, pair, refine=0)

@@ -22,7 +22,7 @@ from .io.tensors import tensor_to_image
 from .io.write import save_image
 from .pipeline.engine import StyleEngine
 from .pipeline.options import DEFAULTS, ENGINE_OPTIONS, StylizeOptions
-from .pipeline.prepare import preserve_color
+from .pipeline.prepare import match_colours, preserve_color
 from .pipeline.styles import ImageLike, StyleLike, style_names
 from .pipeline.tiles import stylize_tiled, tile_side
 from .semantic.auto import AutoLabels
@@ -124,6 +124,8 @@ class Stylizer:
                                    border_margin=opts.border_margin)
         else:
             output = self.engine.stylize(content_t, vector, strength=opts.strength, border_margin=opts.border_margin)
+        output = match_colours(output, self.engine.style_colours(style, opts.style_size, opts.max_pixels),
+                               opts.painting_colours * opts.strength)
         if opts.preserve_colors:
             output = preserve_color(output, content_t)
         return tensor_to_image(output)
@@ -155,10 +157,13 @@ class Stylizer:
         if isinstance(style, StyleSchedule):
             return style
         opts = self.resolve_options(options)
+        def keyframe(seconds: float, one: StyleLike) -> Keyframe:
+            return Keyframe(seconds, self.engine.encode_style(one, opts.style_size, opts.max_pixels),
+                            self.engine.style_colours(one, opts.style_size, opts.max_pixels))
+
         if isinstance(style, Mapping):
-            return StyleSchedule([Keyframe(float(t), self.engine.encode_style(s, opts.style_size, opts.max_pixels))
-                                  for t, s in style.items()])
-        return StyleSchedule.constant(self.engine.encode_style(style, opts.style_size, opts.max_pixels))
+            return StyleSchedule([keyframe(float(t), s) for t, s in style.items()])
+        return StyleSchedule([keyframe(0.0, style)])
 
     def stylize_video(self, source: str | Path, output: str | Path,
                       style: StyleLike | Mapping[float, StyleLike] | StyleSchedule,

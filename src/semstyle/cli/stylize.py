@@ -40,6 +40,9 @@ def add_parser(commands) -> None:
     p.add_argument("--strength", type=float, default=d.strength, help="0 = photo, 1 = full style (default %(default)s)")
     p.add_argument("--preserve-color", dest="preserve_colors", action="store_true", default=d.preserve_colors,
                    help="keep the photo's colours")
+    p.add_argument("--colour-match", type=float, default=d.colour_match, metavar="X",
+                   help="move the result's colour mean and spread this far to the painting's (0-1, default "
+                   "%(default)s; with label maps region by region)")
     add_runtime_flags(p, d)
     p.add_argument("--precision", default=d.precision, choices=["auto", "fp32", "bf16", "int8"],
                    help="auto (default): bfloat16 where the CPU/GPU runs it natively, else float32; int8: the ONNX "
@@ -76,9 +79,6 @@ def _add_semantic_flags(p, d: StylizeOptions) -> None:
     g.add_argument("--region-contrast", type=float, default=d.region_contrast, metavar="X",
                    help="with labels: push the regions' styles apart by this fraction (0-2; default 1 with label "
                    "maps, 0 with --auto-regions), against the blending of neighbouring regions")
-    g.add_argument("--region-colours", type=float, default=d.region_colours, metavar="X",
-                   help="with labels: move each region's colours this far to its style region's (0-1; default 1 "
-                   "with label maps, 0 with --auto-regions)")
     g.add_argument("--refine", type=int, default=d.refine, metavar="STEPS",
                    help="final render: optimise the result for STEPS L-BFGS steps so its VGG statistics match the "
                    "painting's (each region's its style region's with label maps or --auto-regions), anchored to "
@@ -143,7 +143,7 @@ def options_from_args(args) -> StylizeOptions:
         regions=tuple(parse_region_arg(text) for text in args.regions),
         labels=(args.content_labels, args.style_labels) if args.content_labels else None,
         palette=args.palette, auto_regions=args.auto_regions, refine=args.refine,
-        region_contrast=args.region_contrast, region_colours=args.region_colours)
+        region_contrast=args.region_contrast, colour_match=args.colour_match)
     if args.save_labels and args.auto_regions is None:
         raise ConfigError("--save-labels writes the maps that --auto-regions finds; give --auto-regions K")
     return options.validate()

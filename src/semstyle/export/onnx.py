@@ -113,8 +113,8 @@ def export_shipped(root: str | Path, int8: bool = True) -> list[Path]:
     saved). Traced graphs of equal weights need not be equal bytes, so the weights decide."""
     root = Path(root)
     names = [name for name in SHIPPED_MODELS if any(default_model_path(name).glob("*.safetensors"))]
-    # an int8 graph where it stays close to float32 (the fast model: 41 dB; the default model's VGG
-    # features lose too much, 27 dB)
+    # an int8 graph where it stays close to float32 (the fast model: 39 dB; the default model's VGG
+    # features lose too much, 26 dB)
     folders = [export_onnx(name, root / name, int8=int8, int8_optional=True) for name in names]
     if len(folders) > 1 and same_style_encoders(names):
         shared = root / STYLE_ENCODER_FILE

@@ -26,6 +26,7 @@ from pathlib import Path
 import torch
 
 from ..checkpoints import MODEL_FILE, load_generator
+from ..colour import ColourMoments, blend_moments
 from ..config import SHIPPED_MODELS
 from ..devices import autocast, pick_device, resolve_precision
 from ..errors import WeightsError
@@ -211,6 +212,25 @@ class StyleEngine:
                 feats = self.encoder(self.read(file, style_size, "style_size", max_pixels), self.config.style_layers)
             per_image.append(self.generator.style_stats(feats))
         return self.generator.collection_vector(per_image, pooling)
+
+    def style_colours(self, style: StyleLike, style_size: int = DEFAULT_STYLE_SIZE,
+                      max_pixels: int = DEFAULT_MAX_PIXELS) -> ColourMoments | None:
+        """The RGB moments colour matching moves an output to: the painting's as read for its
+        vector (at ``style_size``), a blend's mixture by its weights, a collection's by equal
+        weights; ``None`` for a style vector, which carries no colours."""
+        if torch.is_tensor(style):
+            return None
+        parts = []
+        for entry in weighted_styles(style):
+            files = list_images(entry.image) if is_collection(entry.image) else [entry.image]
+            moments = [self.colour_moments(self.read(f, style_size, "style_size", max_pixels)) for f in files]
+            parts.append((blend_moments([(m, 1.0) for m in moments]), entry.weight))
+        return blend_moments(parts)
+
+    @staticmethod
+    def colour_moments(image: torch.Tensor) -> ColourMoments:
+        """The RGB moments of a (1, 3, H, W) image tensor."""
+        return ColourMoments.of_pixels(image[0].flatten(1).double().cpu().numpy())
 
     def read(self, image, max_side: int | None, option: str = "size",
              max_pixels: int = DEFAULT_MAX_PIXELS) -> torch.Tensor:

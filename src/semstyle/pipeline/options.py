@@ -52,9 +52,9 @@ warm on the project's 2-core CPU, in separate runs)."""
 
 MAX_BORDER_MARGIN = 256
 
-LABEL_MAP_REGION_LOOK = 1.0
-"""``region_contrast`` and ``region_colours`` with label maps: on the 9 semantic pairs (256 px, no
-refinement) 35 of 46 labels came out nearest their own style region without either, 39 with the
+LABEL_MAP_CONTRAST = 1.0
+"""``region_contrast`` with label maps: on the 9 semantic pairs (256 px, no refinement) 35 of 46
+labels came out nearest their own style region with neither it nor region colours, 39 with the
 contrast alone, 40 with the colours alone, 42 with both."""
 
 MAX_REGION_CONTRAST = 2.0
@@ -91,11 +91,13 @@ class StylizeOptions:
     ``refine`` (L-BFGS steps on label-matched results), ``region_norm``
     (normalise each region's content by its own statistics), ``region_contrast``
     (0-2: how far label-matched regions' style vectors are pushed apart, against the
-    decoder's blending of neighbours), ``region_colours`` (0-1: how far each labelled
-    region's colours move to its style region's; see :mod:`semstyle.semantic.colours`);
-    ``None``: :data:`LABEL_MAP_REGION_LOOK` with label maps, 0 with automatic regions, whose
-    borders follow clusters of coarse features rather than the objects' edges, so a colour
-    change there shows as a halo.
+    decoder's blending of neighbours; ``None``: :data:`LABEL_MAP_CONTRAST` with label maps, 0
+    with automatic regions).
+    Colours: ``colour_match`` (0-1: how far the output's RGB mean and spread move to the
+    painting's, :mod:`semstyle.colour`; with label maps each region's to its style region's,
+    :mod:`semstyle.semantic.colours`; automatic regions match the whole image, as their
+    borders follow clusters of coarse features rather than the objects' edges and a colour
+    change there shows as a halo); ``preserve_colors`` turns it off.
     """
 
     strength: float = 1.0
@@ -117,8 +119,8 @@ class StylizeOptions:
     auto_regions: int | None = None
     refine: int = 0
     region_norm: bool = True
+    colour_match: float = 1.0
     region_contrast: float | None = None
-    region_colours: float | None = None
 
     def replace(self, **changes: Any) -> StylizeOptions:
         """A copy with some options changed; unknown names are an error naming them."""
@@ -134,6 +136,12 @@ class StylizeOptions:
         return self.labels is not None or self.auto_regions is not None
 
     @property
+    def painting_colours(self) -> float:
+        """How far outputs move to the painting's colours: ``colour_match``, or 0 when
+        ``preserve_colors`` keeps the photo's (callers scale it by the strength they use)."""
+        return 0.0 if self.preserve_colors else float(self.colour_match)
+
+    @property
     def uses_regions(self) -> bool:
         """Anything beyond one style over the whole image."""
         return bool(self.mask is not None or self.protect or self.regions or self.by_labels or self.refine)
@@ -146,11 +154,10 @@ class StylizeOptions:
         check_side("style_size", self.style_size)
         check_flag("preserve_colors", self.preserve_colors)
         check_flag("region_norm", self.region_norm)
-        default_look = LABEL_MAP_REGION_LOOK if self.labels is not None else 0.0
-        contrast = check_range("region_contrast", default_look if self.region_contrast is None
+        default_contrast = LABEL_MAP_CONTRAST if self.labels is not None else 0.0
+        contrast = check_range("region_contrast", default_contrast if self.region_contrast is None
                                else self.region_contrast, 0.0, MAX_REGION_CONTRAST)
-        colours = check_fraction("region_colours", default_look if self.region_colours is None
-                                 else self.region_colours)
+        check_fraction("colour_match", self.colour_match)
         check_flag("compile", self.compile)
         check_device_name(self.device)
         check_precision_name(self.precision)
@@ -169,7 +176,7 @@ class StylizeOptions:
         parse_palette(self.palette)
         return dataclasses.replace(self, protect=as_tuple(self.protect), regions=region_entries(self.regions),
                                    refine=int(self.refine), border_margin=int(self.border_margin),
-                                   region_contrast=contrast, region_colours=colours)
+                                   region_contrast=contrast, colour_match=float(self.colour_match))
 
 
 DEFAULTS = StylizeOptions()

@@ -6,11 +6,12 @@ Conversions happen here, at the edges; the engine and the generator see only
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from ..colour import RGB_TO_YIQ, YIQ_TO_RGB
+from ..colour import RGB_TO_YIQ, YIQ_TO_RGB, ColourMoments, colour_affine
 from ..errors import OptionError
 from ..geometry import NETWORK_MULTIPLE, fit_size, network_padding
 from ..io.read import DEFAULT_MAX_PIXELS, load_image
@@ -53,3 +54,17 @@ def preserve_color(stylized: torch.Tensor, content: torch.Tensor) -> torch.Tenso
     yiq_content = torch.einsum("ij,njhw->nihw", to_yiq, content)
     mixed = torch.cat([y_out[:, :1], yiq_content[:, 1:]], dim=1)
     return torch.einsum("ij,njhw->nihw", from_yiq, mixed).clamp(0, 1)
+
+
+def match_colours(stylized: torch.Tensor, target: ColourMoments | None, amount: float) -> torch.Tensor:
+    """(N, 3, H, W) in 0..1 with each image's RGB mean and spread moved ``amount`` of the way
+    to ``target``'s, on the tensor's device (:func:`semstyle.colour.match_colours_array`, whose
+    :func:`~semstyle.colour.colour_affine` it shares); ``None`` (a style vector) changes nothing."""
+    if target is None or amount == 0:
+        return stylized
+    flat = stylized.flatten(2).double()
+    means, stds = flat.mean(dim=2).cpu().numpy(), flat.std(dim=2, unbiased=False).cpu().numpy()
+    maps = [colour_affine(ColourMoments(mean, std), target, amount) for mean, std in zip(means, stds)]
+    gain = stylized.new_tensor(np.stack([g for g, _ in maps]))[:, :, None, None]
+    shift = stylized.new_tensor(np.stack([b for _, b in maps]))[:, :, None, None]
+    return (stylized * gain + shift).clamp(0, 1)

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from ..colour import preserve_color_array
+from ..colour import ColourMoments, blend_moments, match_colours_array, preserve_color_array
 from ..config import SHIPPED_MODELS
 from ..errors import OptionError, WeightsError
 from ..geometry import MIN_SIDE, fit_size, network_padding
@@ -47,7 +47,7 @@ class OnnxStylizer:
     ``options`` (or keyword overrides of them) are the defaults of every call, as for
     :class:`~semstyle.stylizer.Stylizer`. It runs on the CPU; ``precision="int8"`` picks the
     folder's int8 stylize graph (``semstyle export --onnx --int8``; the shipped models have one:
-    1.5x faster at 1024 px, 41 dB from float32), any other precision the float32 graph.
+    1.5x faster at 1024 px, 39 dB from float32), any other precision the float32 graph.
 
     ``folder``: a folder written by ``semstyle export --onnx``, or a shipped model's name
     (:data:`~semstyle.config.SHIPPED_MODELS`; default: ``default``). A manifest's ``style_encoder`` names the
@@ -134,6 +134,15 @@ class OnnxStylizer:
                 self.store.put(key, vector)
         return vector
 
+    def style_colours(self, style: StyleLike | np.ndarray, opts: StylizeOptions) -> ColourMoments | None:
+        """The painting's colour moments, as :meth:`semstyle.pipeline.engine.StyleEngine.style_colours`
+        (``None`` for a vector)."""
+        if isinstance(style, np.ndarray) or is_vector(style):
+            return None
+        return blend_moments([(ColourMoments.of_pixels(self.read(s.image, opts.style_size, "style_size",
+                                                                 opts.max_pixels)[0].reshape(3, -1)), s.weight)
+                              for s in weighted_styles(style)])
+
     # -- stylization --------------------------------------------------------
 
     def stylize(self, content: ImageLike, style: StyleLike | np.ndarray, options: StylizeOptions | None = None,
@@ -148,7 +157,8 @@ class OnnxStylizer:
         if opts.strength < 1.0:
             vector = opts.strength * vector + (1.0 - opts.strength) * self.encode(padded)
         output = self.stylize_graph.run(None, {"image": padded, "style": vector.astype(np.float32)})[0]
-        output = output[..., rows, cols]
+        output = match_colours_array(np.clip(output[..., rows, cols], 0, 1), self.style_colours(style, opts),
+                                     opts.painting_colours * opts.strength)
         if opts.preserve_colors:
             output = preserve_color_array(output, photo)
         pixels = np.clip(np.rint(output[0].transpose(1, 2, 0) * 255.0), 0, 255).astype(np.uint8)

@@ -27,7 +27,7 @@ from ..errors import OptionError
 from ..io.tensors import tensor_to_image
 from ..pipeline.engine import StyleEngine
 from ..pipeline.options import StylizeOptions
-from ..pipeline.prepare import preserve_color
+from ..pipeline.prepare import match_colours, preserve_color
 from ..pipeline.styles import single_style_image
 from .auto import AutoLabels, auto_labels_of_tensors
 from .labels import choose_palette, label_indices
@@ -98,8 +98,10 @@ def stylize_regions(engine: StyleEngine, content: torch.Tensor, style: Any, opti
         alpha = feather_alpha(region_mask, options.feather)
         if alpha.any():
             vector = engine.encode_style(region_style, options.style_size, options.max_pixels)
-            layers.append((alpha, finish(engine.stylize(content, vector, strength=region_strength,
-                                                        border_margin=options.border_margin))))
+            painted = engine.stylize(content, vector, strength=region_strength, border_margin=options.border_margin)
+            painted = match_colours(painted, engine.style_colours(region_style, options.style_size, options.max_pixels),
+                                    options.painting_colours * region_strength)
+            layers.append((alpha, finish(painted)))
     keep = feather_alpha(np.logical_or.reduce(inputs.protect), options.feather) if inputs.protect else None
     if keep is None and len(layers) == 1 and (layers[0][0] == 1).all():
         return Image.fromarray(layers[0][1])
@@ -112,6 +114,8 @@ def _base_layer(engine: StyleEngine, content: torch.Tensor, style: Any, options:
     if not options.by_labels:
         vector = engine.encode_style(style, options.style_size, options.max_pixels)
         output = engine.stylize(content, vector, strength=options.strength, border_margin=options.border_margin)
+        output = match_colours(output, engine.style_colours(style, options.style_size, options.max_pixels),
+                               options.painting_colours * options.strength)
         if not options.refine:
             return output
         style_t = engine.read(single_style_image(style, "refinement"), options.style_size, "style_size",
@@ -125,8 +129,8 @@ def _base_layer(engine: StyleEngine, content: torch.Tensor, style: Any, options:
         content_labels, style_labels, palette = found.content_labels, found.style_labels, found.palette
     return transfer_by_labels(engine, content, content_labels, style_t, style_labels, palette,
                               strength=options.strength, region_norm=options.region_norm,
-                              region_contrast=options.region_contrast, region_colours=options.region_colours,
-                              refine=options.refine,
+                              region_contrast=options.region_contrast, colour_match=options.painting_colours,
+                              colour_regions=inputs.label_maps is not None, refine=options.refine,
                               border_margin=options.border_margin, on_progress=on_progress)
 
 

@@ -19,7 +19,8 @@ import numpy as np
 import torch
 
 from ..pipeline.engine import StyleEngine
-from ..pipeline.options import LABEL_MAP_REGION_LOOK
+from ..pipeline.options import DEFAULTS, LABEL_MAP_CONTRAST
+from ..pipeline.prepare import match_colours
 from .colours import match_region_colours
 from .labels import MIN_STYLE_FRACTION, one_hot, present_labels, warn_missing_labels
 from .refine import refine_regions
@@ -37,7 +38,7 @@ class LabelStyles:
 
 def label_style_vectors(engine: StyleEngine, style: torch.Tensor, style_labels: np.ndarray,
                         palette: np.ndarray, min_fraction: float = MIN_STYLE_FRACTION,
-                        contrast: float = LABEL_MAP_REGION_LOOK) -> LabelStyles:
+                        contrast: float = LABEL_MAP_CONTRAST) -> LabelStyles:
     """One style vector per palette label from the style image (1, 3, H, W) and
     its label index map (at the style image's resolution).
 
@@ -72,19 +73,23 @@ def label_matched_tensor(engine: StyleEngine, content: torch.Tensor, content_lab
 
 def transfer_by_labels(engine: StyleEngine, content: torch.Tensor, content_labels: np.ndarray,
                        style: torch.Tensor, style_labels: np.ndarray, palette: np.ndarray, *, strength: float = 1.0,
-                       region_norm: bool = True, region_contrast: float = LABEL_MAP_REGION_LOOK,
-                       region_colours: float = LABEL_MAP_REGION_LOOK, refine: int = 0,
+                       region_norm: bool = True, region_contrast: float = LABEL_MAP_CONTRAST,
+                       colour_match: float = DEFAULTS.colour_match, colour_regions: bool = True, refine: int = 0,
                        border_margin: int | None = None,
                        on_progress: Callable[[int, int], None] | None = None) -> torch.Tensor:
     """Label-matched transfer of tensors with index maps (``region_contrast``: see
-    :func:`label_style_vectors`), each region's colours moved ``region_colours`` of the way to its
+    :func:`label_style_vectors`), each region's colours moved ``colour_match`` of the way to its
     style region's (:func:`~semstyle.semantic.colours.match_region_colours`, scaled by
-    ``strength``), then ``refine`` L-BFGS steps; ``on_progress(step, refine)`` is called as
+    ``strength``; with ``colour_regions`` False the whole image's to the whole style's), then
+    ``refine`` L-BFGS steps; ``on_progress(step, refine)`` is called as
     refinement starts (step 0) and after each step."""
     styles = label_style_vectors(engine, style, style_labels, palette, contrast=region_contrast)
     output = label_matched_tensor(engine, content, content_labels, styles, strength, region_norm, border_margin)
-    output = match_region_colours(output, content_labels, style, style_labels, styles.present,
-                                  region_colours * strength)
+    if colour_regions:
+        output = match_region_colours(output, content_labels, style, style_labels, styles.present,
+                                      colour_match * strength)
+    else:
+        output = match_colours(output, engine.colour_moments(style), colour_match * strength)
     if refine:
         output = refine_with_progress(engine, output, content, content_labels, style, style_labels, styles.present,
                                       refine, strength, on_progress)

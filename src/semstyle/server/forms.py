@@ -72,7 +72,7 @@ def stylize_form(gallery: dict[str, GalleryStyle], stylizer: Stylizer):
                    content_labels: UploadFile | None = File(None), style_labels: UploadFile | None = File(None),
                    auto_regions: int | None = Form(None), refine: int = Form(0),
                    region_contrast: float | None = Form(DEFAULTS.region_contrast),
-                   region_colours: float | None = Form(DEFAULTS.region_colours),
+                   colour_match: float = Form(DEFAULTS.colour_match),
                    format: str = Form("png")) -> StylizeRequest:
         if format.lower() not in FORMATS:
             raise ApiError(422, f"format must be one of png, jpeg, webp, got {format!r}")
@@ -88,7 +88,7 @@ def stylize_form(gallery: dict[str, GalleryStyle], stylizer: Stylizer):
                                      preserve_colors=preserve_color, mask=await _upload_image(mask),
                                      protect=(await _upload_image(protect),) if protect else (), labels=labels,
                                      auto_regions=auto_regions, refine=refine,
-                                     region_contrast=region_contrast, region_colours=region_colours,
+                                     region_contrast=region_contrast, colour_match=colour_match,
                                      device=stylizer.options.device, precision=stylizer.options.precision).validate()
         except SemstyleError as exc:
             raise from_library(exc) from None

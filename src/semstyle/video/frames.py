@@ -28,7 +28,7 @@ from ..geometry import fit_size
 from ..io.tensors import image_to_tensor, tensor_to_image
 from ..pipeline.engine import StyleEngine
 from ..pipeline.options import MIN_SIDE, StylizeOptions
-from ..pipeline.prepare import preserve_color
+from ..pipeline.prepare import match_colours, preserve_color
 from ..semantic.masks import binary_mask, composite, feather_alpha
 from .container import VideoReader, VideoWriter, check_output_path
 from .options import VideoOptions
@@ -87,6 +87,8 @@ class FrameStylizer:
         vector = self.schedule.at(seconds)
         output = self.engine.stylize(content, vector, strength=self.options.strength, stats=self.smoother,
                                      border_margin=self.options.border_margin)
+        output = match_colours(output, self.schedule.colours_at(seconds),
+                               self.options.painting_colours * self.options.strength)
         if self.options.preserve_colors:
             output = preserve_color(output, content)
         result = np.asarray(tensor_to_image(output))

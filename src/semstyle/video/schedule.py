@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import torch
 
+from ..colour import ColourMoments, blend_moments
 from ..errors import OptionError
 
 
@@ -19,6 +20,7 @@ from ..errors import OptionError
 class Keyframe:
     time: float           # seconds
     vector: torch.Tensor  # (1, D)
+    colours: ColourMoments | None = None  # the painting's, for colour matching (None: a vector, no colours)
 
 
 class StyleSchedule:
@@ -35,19 +37,29 @@ class StyleSchedule:
         self.keyframes = sorted(keyframes, key=lambda k: k.time)
 
     @classmethod
-    def constant(cls, vector: torch.Tensor) -> StyleSchedule:
-        return cls([Keyframe(0.0, vector)])
+    def constant(cls, vector: torch.Tensor, colours: ColourMoments | None = None) -> StyleSchedule:
+        return cls([Keyframe(0.0, vector, colours)])
 
     def at(self, time: float) -> torch.Tensor:
+        """The style vector at ``time`` (seconds)."""
+        return sum(weight * frame.vector for frame, weight in self._weights(time))
+
+    def colours_at(self, time: float) -> ColourMoments | None:
+        """The colour moments at ``time``, mixed as the vectors are; None if a keyframe has none."""
+        parts = [(frame.colours, weight) for frame, weight in self._weights(time)]
+        return None if any(c is None for c, _ in parts) else blend_moments(parts)
+
+    def _weights(self, time: float) -> list[tuple[Keyframe, float]]:
+        """The keyframes that make the style at ``time``, with their weights (summing to 1)."""
         frames = self.keyframes
         if time <= frames[0].time or len(frames) == 1:
-            return frames[0].vector
+            return [(frames[0], 1.0)]
         for before, after in zip(frames, frames[1:]):
             if time < after.time:
                 t = (time - before.time) / (after.time - before.time)
                 t = t * t * (3 - 2 * t)
-                return (1 - t) * before.vector + t * after.vector
-        return frames[-1].vector
+                return [(before, 1 - t), (after, t)]
+        return [(frames[-1], 1.0)]
 
 
 def parse_time(text: str) -> float:
