@@ -145,3 +145,32 @@ def test_a_schedule_mixes_the_keyframes_colours_as_it_mixes_their_vectors():
     assert torch.allclose(schedule.at(1.0), torch.full((1, 4), 0.5))
     assert np.allclose(middle.mean, (red.mean + blue.mean) / 2)
     assert StyleSchedule.constant(torch.zeros(1, 4)).colours_at(1.0) is None
+
+
+def test_video_makes_the_colour_map_from_the_moving_average_of_the_frames_moments():
+    """A frame whose own moments jump (a bright object passing) keeps the map of the average, so
+    the colours do not pump; the smoother (video's StatsSmoother) gets the frame's (mean, std)."""
+    from semstyle.pipeline.prepare import match_colours
+    from semstyle.video.temporal import StatsSmoother
+
+    output, _, _, _ = _two_region_case()
+    current = ColourMoments.of_pixels(output[0].flatten(1).double().numpy())
+    target = ColourMoments(np.array([0.3, 0.5, 0.4]), current.std)
+    seen = []
+    held = (torch.tensor([[0.5, 0.4, 0.5]], dtype=torch.float64), torch.tensor([[0.2, 0.2, 0.2]], dtype=torch.float64))
+    result = match_colours(output, target, 1.0, own=lambda moments: seen.append(moments) or held)
+    assert torch.allclose(seen[0][0][0].float(), torch.from_numpy(current.mean).float(), atol=1e-5)
+    gain, shift = (torch.from_numpy(a) for a in colour_affine_of(held, target))
+    assert torch.allclose(result, (output * gain[:, None, None] + shift[:, None, None]).clamp(0, 1), atol=1e-6)
+    smoother = StatsSmoother(0.9)
+    first = match_colours(output, target, 1.0, own=smoother)
+    brighter = (output + 0.05).clamp(0, 1)
+    # the second frame's map is made from moments 90% the first's: nearly the first frame's map
+    second = match_colours(brighter, target, 1.0, own=smoother)
+    assert (second - first).mean().item() > 0.03  # the brighter frame stays brighter, not re-centred
+
+
+def colour_affine_of(held, target):
+    from semstyle.colour import colour_affine
+
+    return colour_affine(ColourMoments(held[0][0].numpy(), held[1][0].numpy()), target, 1.0)

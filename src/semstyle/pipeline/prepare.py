@@ -6,6 +6,8 @@ Conversions happen here, at the edges; the engine and the generator see only
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -56,14 +58,21 @@ def preserve_color(stylized: torch.Tensor, content: torch.Tensor) -> torch.Tenso
     return torch.einsum("ij,njhw->nihw", from_yiq, mixed).clamp(0, 1)
 
 
-def match_colours(stylized: torch.Tensor, target: ColourMoments | None, amount: float) -> torch.Tensor:
+def match_colours(stylized: torch.Tensor, target: ColourMoments | None, amount: float,
+                  own: Callable[[tuple[torch.Tensor, torch.Tensor]], tuple[torch.Tensor, torch.Tensor]] | None = None
+                  ) -> torch.Tensor:
     """(N, 3, H, W) in 0..1 with each image's RGB mean and spread moved ``amount`` of the way
     to ``target``'s, on the tensor's device (:func:`semstyle.colour.match_colours_array`, whose
-    :func:`~semstyle.colour.colour_affine` it shares); ``None`` (a style vector) changes nothing."""
+    :func:`~semstyle.colour.colour_affine` it shares); ``None`` (a style vector) changes nothing.
+    ``own``: a function from the images' own (mean, std), each (N, 3), to the ones the map is
+    made from (video: a moving average, so the map does not pump as objects pass)."""
     if target is None or amount == 0:
         return stylized
     flat = stylized.flatten(2).double()
-    means, stds = flat.mean(dim=2).cpu().numpy(), flat.std(dim=2, unbiased=False).cpu().numpy()
+    moments = (flat.mean(dim=2), flat.std(dim=2, unbiased=False))
+    if own is not None:
+        moments = own(moments)
+    means, stds = (m.cpu().numpy() for m in moments)
     maps = [colour_affine(ColourMoments(mean, std), target, amount) for mean, std in zip(means, stds)]
     gain = stylized.new_tensor(np.stack([g for g, _ in maps]))[:, :, None, None]
     shift = stylized.new_tensor(np.stack([b for _, b in maps]))[:, :, None, None]

@@ -65,6 +65,8 @@ class FrameStylizer:
         self.engine, self.schedule = engine, schedule
         self.options, self.video = check_video_options(options), video.validate()
         self.smoother = StatsSmoother(video.smooth_stats) if video.smooth_stats > 0 else None
+        # the colour match's map from the output's moving-average moments: per frame, it pumped
+        self.colour_smoother = StatsSmoother(video.smooth_stats) if video.smooth_stats > 0 else None
         self.blender = FlowBlender(video.flow_blend, video.flow_size, video.flow_preset) \
             if video.flow_blend > 0 else None
         self.size: tuple[int, int] | None = None
@@ -88,7 +90,7 @@ class FrameStylizer:
         output = self.engine.stylize(content, vector, strength=self.options.strength, stats=self.smoother,
                                      border_margin=self.options.border_margin)
         output = match_colours(output, self.schedule.colours_at(seconds),
-                               self.options.painting_colours * self.options.strength)
+                               self.options.painting_colours * self.options.strength, own=self.colour_smoother)
         if self.options.preserve_colors:
             output = preserve_color(output, content)
         result = np.asarray(tensor_to_image(output))
