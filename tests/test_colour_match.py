@@ -174,3 +174,14 @@ def colour_affine_of(held, target):
     from semstyle.colour import colour_affine
 
     return colour_affine(ColourMoments(held[0][0].numpy(), held[1][0].numpy()), target, 1.0)
+
+
+def test_label_maps_given_per_call_get_the_label_map_contrast(tiny_stylizer):
+    """A Stylizer's options are validated before a call adds labels: the default contrast is
+    chosen where it is used, so labels given per call still get it."""
+    from semstyle.pipeline.options import LABEL_MAP_CONTRAST
+
+    with_labels = tiny_stylizer.resolve_options(labels=("a.png", "b.png"))
+    assert with_labels.label_contrast == LABEL_MAP_CONTRAST
+    assert tiny_stylizer.resolve_options(auto_regions=3).label_contrast == 0.0
+    assert tiny_stylizer.resolve_options(labels=("a.png", "b.png"), region_contrast=0.2).label_contrast == 0.2

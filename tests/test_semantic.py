@@ -729,17 +729,17 @@ def test_cli_auto_regions_saves_label_maps_that_reproduce_the_output(model_dir, 
     f = cli_files
     base = ["stylize", f / "photo.png", "--style", f / "style.jpg", "--model", model_dir, "--style-size", "64"]
     code, stdout, err = run_cli([*base, "-o", tmp_path / "auto.png", "--auto-regions", "3", "--save-labels",
-                                 tmp_path / "maps.jpg", "--colour-match", "0"], capsys)
+                                 tmp_path / "maps.jpg"], capsys)
     assert code == 0 and err == "", err
     content_map, style_map = tmp_path / "maps_content.png", tmp_path / "maps_style.png"
     assert stdout.split() == [str(content_map), str(style_map), str(tmp_path / "auto.png")]
     assert Image.open(content_map).size == (64, 93)
     assert Image.open(style_map).size == (52, 64)  # the style as read, at --style-size
     assert len(np.unique(labels_of(content_map).reshape(-1, 3), axis=0)) <= 3
-    # the saved maps, given back as label maps with automatic regions' look (no region contrast,
-    # the default with label maps; colour matching off in both), give the same picture
+    # the saved maps, given back as label maps with automatic regions' look (no region contrast, the
+    # whole image's colours matched; label maps' defaults differ), give the same picture
     code, _, err = run_cli([*base, "-o", tmp_path / "again.png", "--content-labels", content_map,
-                            "--style-labels", style_map, "--region-contrast", "0", "--colour-match", "0"], capsys)
+                            "--style-labels", style_map, "--region-contrast", "0", "--colour-by-image"], capsys)
     assert code == 0, err
     assert np.array_equal(as_array(Image.open(tmp_path / "auto.png")), as_array(Image.open(tmp_path / "again.png")))
 

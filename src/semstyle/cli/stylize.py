@@ -77,8 +77,11 @@ def _add_semantic_flags(p, d: StylizeOptions) -> None:
                    help=f"no label maps: find K regions (2-{MAX_AUTO_REGIONS}) in both images from deep features, "
                    "pair them and transfer region by region")
     g.add_argument("--region-contrast", type=float, default=d.region_contrast, metavar="X",
-                   help="with labels: push the regions' styles apart by this fraction (0-2; default 1 with label "
-                   "maps, 0 with --auto-regions), against the blending of neighbouring regions")
+                   help="with labels: push the regions' styles apart by this fraction (0-2; default 0.75 with "
+                   "label maps, 0 with --auto-regions), against the blending of neighbouring regions")
+    g.add_argument("--colour-by-image", dest="colour_by_region", action="store_false", default=d.colour_by_region,
+                   help="with label maps: match the whole image's colours to the painting's, not region by region "
+                   "(what --auto-regions does)")
     g.add_argument("--refine", type=int, default=d.refine, metavar="STEPS",
                    help="final render: optimise the result for STEPS L-BFGS steps so its VGG statistics match the "
                    "painting's (each region's its style region's with label maps or --auto-regions), anchored to "
@@ -143,7 +146,8 @@ def options_from_args(args) -> StylizeOptions:
         regions=tuple(parse_region_arg(text) for text in args.regions),
         labels=(args.content_labels, args.style_labels) if args.content_labels else None,
         palette=args.palette, auto_regions=args.auto_regions, refine=args.refine,
-        region_contrast=args.region_contrast, colour_match=args.colour_match)
+        region_contrast=args.region_contrast, colour_match=args.colour_match,
+        colour_by_region=args.colour_by_region)
     if args.save_labels and args.auto_regions is None:
         raise ConfigError("--save-labels writes the maps that --auto-regions finds; give --auto-regions K")
     return options.validate()
@@ -303,7 +307,9 @@ def _run_onnx(args, styles, options: StylizeOptions, contents: list[Path], outpu
 
 def _found_labels(stylizer, content, style, options: StylizeOptions, paths: list[Path]) -> StylizeOptions:
     """--save-labels: find the automatic label maps, write them, and return
-    options that stylize with exactly those maps."""
+    options that stylize with exactly those maps, with automatic regions' look (no region
+    contrast, the whole image's colours matched), so the picture is the one --auto-regions
+    alone makes."""
     from PIL import Image
 
     from ..io.write import save_image
@@ -311,4 +317,5 @@ def _found_labels(stylizer, content, style, options: StylizeOptions, paths: list
     found = stylizer.auto_regions(content, style, options.auto_regions, options)
     for array, path in zip((found.content, found.style), paths):
         print(save_image(Image.fromarray(array), path))
-    return options.replace(auto_regions=None, labels=(found.content, found.style), palette=found.palette)
+    return options.replace(auto_regions=None, labels=(found.content, found.style), palette=found.palette,
+                           region_contrast=options.label_contrast, colour_by_region=options.colours_per_region)

@@ -52,10 +52,11 @@ warm on the project's 2-core CPU, in separate runs)."""
 
 MAX_BORDER_MARGIN = 256
 
-LABEL_MAP_CONTRAST = 1.0
-"""``region_contrast`` with label maps: on the 9 semantic pairs (256 px, no refinement) 35 of 46
-labels came out nearest their own style region with neither it nor region colours, 39 with the
-contrast alone, 40 with the colours alone, 42 with both."""
+LABEL_MAP_CONTRAST = 0.75
+"""``region_contrast`` with label maps. On the 9 semantic pairs (256 px, no refinement, colours
+matched per region) 40 of 46 labels came out nearest their own style region without contrast,
+42 at 0.75, 41 at 1 and at 1.5; without colour matching 35 at 0 and 39 at 0.5 and at 1. One
+label more or less is within the noise of these 9 pairs."""
 
 MAX_REGION_CONTRAST = 2.0
 """Beyond this, label-matched regions' vectors leave the range the model was trained on."""
@@ -97,7 +98,8 @@ class StylizeOptions:
     painting's, :mod:`semstyle.colour`; with label maps each region's to its style region's,
     :mod:`semstyle.semantic.colours`; automatic regions match the whole image, as their
     borders follow clusters of coarse features rather than the objects' edges and a colour
-    change there shows as a halo); ``preserve_colors`` turns it off.
+    change there shows as a halo; ``colour_by_region`` True or False overrides that choice);
+    ``preserve_colors`` turns it off.
     """
 
     strength: float = 1.0
@@ -120,6 +122,7 @@ class StylizeOptions:
     refine: int = 0
     region_norm: bool = True
     colour_match: float = 1.0
+    colour_by_region: bool | None = None
     region_contrast: float | None = None
 
     def replace(self, **changes: Any) -> StylizeOptions:
@@ -134,6 +137,21 @@ class StylizeOptions:
     def by_labels(self) -> bool:
         """Label-matched transfer: label maps given, or automatic regions."""
         return self.labels is not None or self.auto_regions is not None
+
+    @property
+    def label_contrast(self) -> float:
+        """``region_contrast`` as label-matched transfer uses it: ``None`` means
+        :data:`LABEL_MAP_CONTRAST` with label maps, 0 with automatic regions (resolved here, at
+        use, not in :meth:`validate`: a Stylizer's options are validated before a call adds labels)."""
+        if self.region_contrast is not None:
+            return float(self.region_contrast)
+        return LABEL_MAP_CONTRAST if self.labels is not None else 0.0
+
+    @property
+    def colours_per_region(self) -> bool:
+        """``colour_by_region`` as used: ``None`` means per region with label maps, the whole
+        image with automatic regions (whose borders are not the objects' edges)."""
+        return self.labels is not None if self.colour_by_region is None else bool(self.colour_by_region)
 
     @property
     def painting_colours(self) -> float:
@@ -154,9 +172,10 @@ class StylizeOptions:
         check_side("style_size", self.style_size)
         check_flag("preserve_colors", self.preserve_colors)
         check_flag("region_norm", self.region_norm)
-        default_contrast = LABEL_MAP_CONTRAST if self.labels is not None else 0.0
-        contrast = check_range("region_contrast", default_contrast if self.region_contrast is None
-                               else self.region_contrast, 0.0, MAX_REGION_CONTRAST)
+        if self.colour_by_region is not None:
+            check_flag("colour_by_region", self.colour_by_region)
+        if self.region_contrast is not None:
+            check_range("region_contrast", self.region_contrast, 0.0, MAX_REGION_CONTRAST)
         check_fraction("colour_match", self.colour_match)
         check_flag("compile", self.compile)
         check_device_name(self.device)
@@ -176,7 +195,7 @@ class StylizeOptions:
         parse_palette(self.palette)
         return dataclasses.replace(self, protect=as_tuple(self.protect), regions=region_entries(self.regions),
                                    refine=int(self.refine), border_margin=int(self.border_margin),
-                                   region_contrast=contrast, colour_match=float(self.colour_match))
+                                   colour_match=float(self.colour_match))
 
 
 DEFAULTS = StylizeOptions()

@@ -11,7 +11,7 @@ strokes and texture stay as the generator painted them; the maps are blended acr
 slightly blurred masks, so no seam appears where regions meet.
 
 Label-matched transfer on the 9 pairs (256 px, ``benchmarks/semantic.py``, no refinement):
-35 of 46 labels matched without it, 40 with it, 42 with it and ``region_contrast`` 1. Automatic
+35 of 46 labels matched without it, 40 with it, 42 with it and ``region_contrast`` 0.75. Automatic
 regions match the whole image's colours instead (:class:`~semstyle.pipeline.options.StylizeOptions`):
 their borders are not the objects' edges, and a colour change there shows as a halo.
 """

@@ -129,8 +129,8 @@ def _base_layer(engine: StyleEngine, content: torch.Tensor, style: Any, options:
         content_labels, style_labels, palette = found.content_labels, found.style_labels, found.palette
     return transfer_by_labels(engine, content, content_labels, style_t, style_labels, palette,
                               strength=options.strength, region_norm=options.region_norm,
-                              region_contrast=options.region_contrast, colour_match=options.painting_colours,
-                              colour_regions=inputs.label_maps is not None, refine=options.refine,
+                              region_contrast=options.label_contrast, colour_match=options.painting_colours,
+                              colour_regions=options.colours_per_region, refine=options.refine,
                               border_margin=options.border_margin, on_progress=on_progress)
 
 

@@ -45,8 +45,8 @@ def label_style_vectors(engine: StyleEngine, style: torch.Tensor, style_labels: 
     ``contrast`` pushes each region's vector away from the mean of the regions' vectors by that
     fraction of its distance: the decoder sees across region borders and blends neighbouring
     regions' looks, so without it the regions of the output are more alike than the painting's
-    (label-matched transfer on the 9 semantic pairs: 35 of 46 labels nearest their own style
-    region at 0, 39 at 0.5 and at 1; with region colours, 41 at 0.5 and 42 at 1)."""
+    (label-matched transfer on the 9 semantic pairs: see
+    :data:`~semstyle.pipeline.options.LABEL_MAP_CONTRAST`)."""
     global_vector = engine.style_vector(style)
     present = present_labels(style_labels, len(palette), min_fraction)
     vectors = global_vector.expand(len(palette), -1).clone()
