@@ -159,7 +159,7 @@ def test_video_makes_the_colour_map_from_the_moving_average_of_the_frames_moment
     seen = []
     held = (torch.tensor([[0.5, 0.4, 0.5]], dtype=torch.float64), torch.tensor([[0.2, 0.2, 0.2]], dtype=torch.float64))
     result = match_colours(output, target, 1.0, own=lambda moments: seen.append(moments) or held)
-    assert torch.allclose(seen[0][0][0].float(), torch.from_numpy(current.mean).float(), atol=1e-5)
+    assert torch.allclose(seen[0][0][0].float(), torch.from_numpy(current.mean).float(), atol=0.01)  # 1/16 sample
     gain, shift = (torch.from_numpy(a) for a in colour_affine_of(held, target))
     assert torch.allclose(result, (output * gain[:, None, None] + shift[:, None, None]).clamp(0, 1), atol=1e-6)
     smoother = StatsSmoother(0.9)

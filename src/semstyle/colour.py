@@ -28,6 +28,11 @@ def preserve_color_array(stylized: np.ndarray, content: np.ndarray) -> np.ndarra
     return np.clip(np.einsum("ij,njhw->nihw", YIQ_TO_RGB, np.concatenate([y, iq], axis=1)), 0, 1).astype(np.float32)
 
 
+MOMENT_STRIDE = 4
+"""The output's moments are read from every 4th pixel in each direction (1/16 of them): as exact
+for six numbers, and the whole-frame float64 pass cost 12 ms per 640x360 frame, a fifth of a
+live frame's time."""
+
 MAX_COLOUR_GAIN = 2.0
 """The largest factor a channel's spread is scaled by (or divided by): a flat area (a white
 wall) must not have its noise stretched into a painting's full range."""
@@ -71,6 +76,7 @@ def match_colours_array(image: np.ndarray, target: ColourMoments | None, amount:
         return image
     out = np.empty_like(image)
     for i, one in enumerate(image):
-        gain, shift = colour_affine(ColourMoments.of_pixels(one.reshape(3, -1)), target, amount)
+        sample = one[:, ::MOMENT_STRIDE, ::MOMENT_STRIDE].reshape(3, -1)
+        gain, shift = colour_affine(ColourMoments.of_pixels(sample), target, amount)
         out[i] = np.clip(one * gain[:, None, None] + shift[:, None, None], 0, 1)
     return out

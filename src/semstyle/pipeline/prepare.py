@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from ..colour import RGB_TO_YIQ, YIQ_TO_RGB, ColourMoments, colour_affine
+from ..colour import MOMENT_STRIDE, RGB_TO_YIQ, YIQ_TO_RGB, ColourMoments, colour_affine
 from ..errors import OptionError
 from ..geometry import NETWORK_MULTIPLE, fit_size, network_padding
 from ..io.read import DEFAULT_MAX_PIXELS, load_image
@@ -68,12 +68,12 @@ def match_colours(stylized: torch.Tensor, target: ColourMoments | None, amount: 
     made from (video: a moving average, so the map does not pump as objects pass)."""
     if target is None or amount == 0:
         return stylized
-    flat = stylized.flatten(2).double()
-    moments = (flat.mean(dim=2), flat.std(dim=2, unbiased=False))
+    sample = stylized[..., ::MOMENT_STRIDE, ::MOMENT_STRIDE].flatten(2).double()
+    moments = (sample.mean(dim=2), sample.std(dim=2, unbiased=False))
     if own is not None:
         moments = own(moments)
     means, stds = (m.cpu().numpy() for m in moments)
     maps = [colour_affine(ColourMoments(mean, std), target, amount) for mean, std in zip(means, stds)]
     gain = stylized.new_tensor(np.stack([g for g, _ in maps]))[:, :, None, None]
     shift = stylized.new_tensor(np.stack([b for _, b in maps]))[:, :, None, None]
-    return (stylized * gain + shift).clamp(0, 1)
+    return torch.addcmul(shift, stylized, gain).clamp_(0, 1)
