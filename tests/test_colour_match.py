@@ -185,3 +185,19 @@ def test_label_maps_given_per_call_get_the_label_map_contrast(tiny_stylizer):
     assert with_labels.label_contrast == LABEL_MAP_CONTRAST
     assert tiny_stylizer.resolve_options(auto_regions=3).label_contrast == 0.0
     assert tiny_stylizer.resolve_options(labels=("a.png", "b.png"), region_contrast=0.2).label_contrast == 0.2
+
+
+def test_the_command_line_matches_colours_as_the_python_api_does(tiny_stylizer, photo, style, tmp_path):
+    """The CLI stylizes with the painting, not a pre-encoded vector, so its pictures get the
+    painting's colours too (a vector carries none)."""
+    from semstyle.cli import main
+
+    model = str(tiny_stylizer.model_path)
+    out, plain = tmp_path / "out.png", tmp_path / "plain.png"
+    common = ["stylize", str(photo), "--style", str(style), "--model", model, "--style-size", "64",
+              "--precision", "fp32", "--no-metadata"]
+    assert main([*common, "-o", str(out)]) == 0
+    assert main([*common, "-o", str(plain), "--colour-match", "0"]) == 0
+    expected = tiny_stylizer.stylize(photo, style, style_size=64)
+    assert np.abs(np.asarray(Image.open(out), dtype=int) - np.asarray(expected, dtype=int)).max() <= 1
+    assert np.abs(np.asarray(Image.open(out), dtype=int) - np.asarray(Image.open(plain), dtype=int)).mean() > 1

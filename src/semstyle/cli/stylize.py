@@ -259,12 +259,13 @@ def run(args) -> int:
 
 
 def _style_argument(stylizer, styles: list, options: StylizeOptions):
-    """What every image is stylized with: the style vector, encoded once for all of them, unless
-    label matching or refinement reads the painting itself (the style list then: a blend is refused
-    by name there)."""
+    """What every image is stylized with: the style list itself, not its vector, since colour
+    matching reads the paintings' colours (the engine encodes each painting once per process all
+    the same: its style cache), or with label matching the one painting (a blend is refused by
+    name there)."""
     if options.by_labels:
         return styles[0].image
-    return styles if options.refine else stylizer.style_vector(styles)
+    return styles
 
 
 def torch_installed() -> bool:
@@ -291,7 +292,9 @@ def _run_onnx(args, styles, options: StylizeOptions, contents: list[Path], outpu
         raise ConfigError("--backend onnx stylizes whole images; masks, regions and labels need --backend torch"
                           + ("" if torch_installed() else " (PyTorch: pip install \"semstyle[torch]\")"))
     stylizer = OnnxStylizer(args.model, precision=options.precision)
-    vector = stylizer.style_vector(styles, options)
+    # the style list, not its vector: colour matching reads the paintings' colours (the vector
+    # is read from the on-disk style store after the first image)
+    vector = styles if options.painting_colours > 0 else stylizer.style_vector(styles, options)
     provenance = None if args.no_metadata else Provenance(styles=style_names(styles),
                                                           model=f"{stylizer.folder.name} (onnx)")
     failures = 0
