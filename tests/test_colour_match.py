@@ -201,3 +201,12 @@ def test_the_command_line_matches_colours_as_the_python_api_does(tiny_stylizer, 
     expected = tiny_stylizer.stylize(photo, style, style_size=64)
     assert np.abs(np.asarray(Image.open(out), dtype=int) - np.asarray(expected, dtype=int)).max() <= 1
     assert np.abs(np.asarray(Image.open(out), dtype=int) - np.asarray(Image.open(plain), dtype=int)).mean() > 1
+
+
+def test_a_paintings_colours_are_read_once_per_process(tiny_stylizer, style, monkeypatch):
+    engine = tiny_stylizer.engine
+    first = engine.style_colours(style, 48)
+    reads = []
+    monkeypatch.setattr(engine, "read", lambda *a, **k: reads.append(a) or pytest.fail("read again"))
+    again = engine.style_colours(style, 48)
+    assert not reads and np.array_equal(first.mean, again.mean) and np.array_equal(first.std, again.std)

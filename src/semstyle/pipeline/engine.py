@@ -51,6 +51,7 @@ class StyleCache:
 
     def __init__(self, store: StyleStore | None = None):
         self.vectors: OrderedDict[str, torch.Tensor] = OrderedDict()
+        self.colours: OrderedDict[str, ColourMoments] = OrderedDict()  # colour matching's, same keys
         self.store = store
         self.hits = self.misses = 0
         self.lock = threading.Lock()  # a server's worker threads share one engine
@@ -85,6 +86,21 @@ class StyleCache:
             self.vectors[key] = vector
             while len(self.vectors) > self.SIZE:
                 self.vectors.popitem(last=False)
+
+    def colours_of(self, key: str | None, read: Callable[[], ColourMoments]) -> ColourMoments:
+        """The painting's colour moments, ``read()`` only the first time (a folder run would
+        otherwise decode the painting again for every photo)."""
+        with self.lock:
+            known = None if key is None else self.colours.get(key)
+        if known is not None:
+            return known
+        moments = read()
+        if key is not None:
+            with self.lock:
+                self.colours[key] = moments
+                while len(self.colours) > self.SIZE:
+                    self.colours.popitem(last=False)
+        return moments
 
 
 def default_model_path(name: str = "default") -> Path:
@@ -223,7 +239,9 @@ class StyleEngine:
         parts = []
         for entry in weighted_styles(style):
             files = list_images(entry.image) if is_collection(entry.image) else [entry.image]
-            moments = [self.colour_moments(self.read(f, style_size, "style_size", max_pixels)) for f in files]
+            moments = [self.style_cache.colours_of(
+                self.style_cache.key(f, style_size),
+                lambda f=f: self.colour_moments(self.read(f, style_size, "style_size", max_pixels))) for f in files]
             parts.append((blend_moments([(m, 1.0) for m in moments]), entry.weight))
         return blend_moments(parts)
 
