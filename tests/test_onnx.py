@@ -149,6 +149,19 @@ def test_the_onnx_stylizer_is_also_stylizers_onnx_backend(onnx_dir, photo, paint
         Stylizer(backend="tensorflow")
 
 
+def test_the_onnx_runtime_reads_a_paintings_colours_once(onnx_dir, photo, painting, monkeypatch):
+    """Colour matching's moments come from the runtime's own cache after the first image, as the
+    engine's do (the same resolution of blends and vectors: semstyle.pipeline.painting_colours)."""
+    stylizer = OnnxStylizer(onnx_dir)
+    first = stylizer.stylize(photo, painting)
+    reads = []
+    real_read = stylizer.read
+    monkeypatch.setattr(stylizer, "read", lambda image, *a: reads.append(image) or real_read(image, *a))
+    assert stylizer.stylize(photo, painting).tobytes() == first.tobytes()
+    assert painting not in reads and reads == [photo]
+    assert stylizer.style_colours(np.zeros((1, 512), np.float32), stylizer.options) is None
+
+
 def test_the_shipped_fast_model_has_an_int8_graph_close_to_float32(shipped_onnx, photo, painting, tmp_path, capsys):
     """``--precision int8``: the fast model's int8 convolutions (export/quantize.py), within 38 dB of
     float32 (measured on a gallery image at export), chosen by the CLI without --backend onnx."""

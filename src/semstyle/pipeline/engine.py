@@ -26,7 +26,7 @@ from pathlib import Path
 import torch
 
 from ..checkpoints import MODEL_FILE, load_generator
-from ..colour import ColourMoments, blend_moments
+from ..colour import ColourMoments
 from ..config import SHIPPED_MODELS
 from ..devices import autocast, pick_device, resolve_precision
 from ..errors import WeightsError
@@ -35,6 +35,7 @@ from ..nn.generator import Generator, NormStats
 from ..nn.vgg import VGGEncoder
 from ..weights import default_weights_path, load_encoder, semstyle_home
 from .options import BORDER_MARGIN, DEFAULT_STYLE_SIZE
+from .painting_colours import MomentCache, painting_moments
 from .prepare import image_tensor, pad_for_network
 from .style_store import StyleStore, image_key
 from .styles import StyleLike, is_collection, weighted_styles
@@ -51,7 +52,7 @@ class StyleCache:
 
     def __init__(self, store: StyleStore | None = None):
         self.vectors: OrderedDict[str, torch.Tensor] = OrderedDict()
-        self.colours: OrderedDict[str, ColourMoments] = OrderedDict()  # colour matching's, same keys
+        self.colours = MomentCache(self.SIZE)  # colour matching's, same keys
         self.store = store
         self.hits = self.misses = 0
         self.lock = threading.Lock()  # a server's worker threads share one engine
@@ -87,20 +88,6 @@ class StyleCache:
             while len(self.vectors) > self.SIZE:
                 self.vectors.popitem(last=False)
 
-    def colours_of(self, key: str | None, read: Callable[[], ColourMoments]) -> ColourMoments:
-        """The painting's colour moments, ``read()`` only the first time (a folder run would
-        otherwise decode the painting again for every photo)."""
-        with self.lock:
-            known = None if key is None else self.colours.get(key)
-        if known is not None:
-            return known
-        moments = read()
-        if key is not None:
-            with self.lock:
-                self.colours[key] = moments
-                while len(self.colours) > self.SIZE:
-                    self.colours.popitem(last=False)
-        return moments
 
 
 def default_model_path(name: str = "default") -> Path:
@@ -234,16 +221,9 @@ class StyleEngine:
         """The RGB moments colour matching moves an output to: the painting's as read for its
         vector (at ``style_size``), a blend's mixture by its weights, a collection's by equal
         weights; ``None`` for a style vector, which carries no colours."""
-        if torch.is_tensor(style):
-            return None
-        parts = []
-        for entry in weighted_styles(style):
-            files = list_images(entry.image) if is_collection(entry.image) else [entry.image]
-            moments = [self.style_cache.colours_of(
-                self.style_cache.key(f, style_size),
-                lambda f=f: self.colour_moments(self.read(f, style_size, "style_size", max_pixels))) for f in files]
-            parts.append((blend_moments([(m, 1.0) for m in moments]), entry.weight))
-        return blend_moments(parts)
+        return painting_moments(style, style_size,
+                                lambda f: self.colour_moments(self.read(f, style_size, "style_size", max_pixels)),
+                                self.style_cache.colours)
 
     @staticmethod
     def colour_moments(image: torch.Tensor) -> ColourMoments:

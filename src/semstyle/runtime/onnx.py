@@ -15,12 +15,13 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from ..colour import ColourMoments, blend_moments, match_colours_array, preserve_color_array
+from ..colour import ColourMoments, match_colours_array, preserve_color_array
 from ..config import SHIPPED_MODELS
 from ..errors import OptionError, WeightsError
 from ..geometry import MIN_SIDE, fit_size, network_padding
 from ..io.read import load_image
 from ..pipeline.options import StylizeOptions
+from ..pipeline.painting_colours import MomentCache, painting_moments
 from ..pipeline.style_store import StyleStore, image_key
 from ..pipeline.styles import ImageLike, StyleLike, is_collection, is_vector, weighted_styles
 
@@ -84,6 +85,7 @@ class OnnxStylizer:
                                                       providers=["CPUExecutionProvider"])
             encoder = self.folder / self.manifest.get("style_encoder", "style_encoder.onnx")
             self.store = StyleStore.for_encoder([encoder], "onnx:float32:cpu")
+            self.colours = MomentCache()  # the paintings' colour moments, read once per stylizer
             self.encoder_graph = ort.InferenceSession(str(encoder), session,
                                                       providers=["CPUExecutionProvider"])
         except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own exception types
@@ -137,11 +139,8 @@ class OnnxStylizer:
     def style_colours(self, style: StyleLike | np.ndarray, opts: StylizeOptions) -> ColourMoments | None:
         """The painting's colour moments, as :meth:`semstyle.pipeline.engine.StyleEngine.style_colours`
         (``None`` for a vector)."""
-        if isinstance(style, np.ndarray) or is_vector(style):
-            return None
-        return blend_moments([(ColourMoments.of_pixels(self.read(s.image, opts.style_size, "style_size",
-                                                                 opts.max_pixels)[0].reshape(3, -1)), s.weight)
-                              for s in weighted_styles(style)])
+        return painting_moments(style, opts.style_size, lambda f: ColourMoments.of_pixels(
+            self.read(f, opts.style_size, "style_size", opts.max_pixels)[0].reshape(3, -1)), self.colours)
 
     # -- stylization --------------------------------------------------------
 
