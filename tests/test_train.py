@@ -278,6 +278,27 @@ def test_training_with_the_temporal_term_logs_it(folders, tmp_path):
     assert last.is_file()
 
 
+def test_a_finetune_can_keep_the_style_space_fixed(folders, tmp_path):
+    """freeze = style_encoder, injection: after real steps those parts are the model's, bit for bit
+    (vectors stay valid for the fast model distilled in that space); the decoder has learned."""
+    from .models_fixture import tiny_model_dir
+
+    model = tiny_model_dir(tmp_path / "model", seed=5)
+    start, _ = ckpt.load_generator(model)
+    config = tiny_config(folders, tmp_path / "run", 2, init_model=str(model), freeze=("style_encoder", "injection"))
+    trainer = Trainer(config)
+    for step in (1, 2):
+        trainer.train_step(step)
+    before, after = start.state_dict(), trainer.generator.state_dict()
+    frozen = [k for k in after if k.startswith(("style_encoder.", "injection."))]
+    assert frozen and all(torch.equal(after[k], before[k]) for k in frozen)
+    assert any(not torch.equal(after[k], before[k]) for k in after if k.startswith("decoder."))
+    for bad, needle in [(dict(freeze=("decoder",)), "'decoder' cannot be frozen"),
+                        (dict(freeze=("injection",), init_model=""), "set init_model")]:
+        with pytest.raises(ConfigError, match=needle):
+            Trainer(tiny_config(folders, tmp_path / "bad", 1, **{"init_model": str(model), **bad}))
+
+
 def test_finetune_starts_from_the_models_weights(folders, tmp_path):
     from .models_fixture import tiny_model_dir
 

@@ -122,6 +122,7 @@ class TrainConfig:
     ema_decay: float = 0.0  # exponential moving average of G's weights, e.g. 0.999; 0 keeps none
     encoder_weights: str = ""
     init_model: str = ""  # start G from this model's weights (fine-tuning); D and optimizers start fresh
+    freeze: tuple[str, ...] = ()  # generator parts kept as init_model has them: style_encoder, injection
     teacher: str = ""  # distil this model into a light one (model.content_encoder/decoder = "light"); no GAN
     model: ModelConfig = field(default_factory=ModelConfig)
     loss: LossConfig = field(default_factory=LossConfig)

@@ -154,6 +154,8 @@ class Trainer:
         self.generator = Generator(config.model).to(self.device)
         if config.init_model:
             self._start_from(config.init_model)
+        for part in config.freeze:
+            getattr(self.generator, part).requires_grad_(False)
         self.discriminator = MultiScaleDiscriminator(config.model).to(self.device)
         self.ema = EMA(self.generator, config.ema_decay) if config.ema_decay > 0 else None
         self.g_step = GeneratorStep(self.generator, config.loss.identity_weight > 0)
@@ -162,7 +164,8 @@ class Trainer:
             device_ids = [self.device.index] if self.device.type == "cuda" else None
             self.g_step = DistributedDataParallel(self.g_step, device_ids=device_ids)
             self.d_model = DistributedDataParallel(self.discriminator, device_ids=device_ids)
-        self.opt_g = torch.optim.Adam(self.generator.parameters(), lr=config.lr_g, betas=config.betas)
+        trainable = [p for p in self.generator.parameters() if p.requires_grad]
+        self.opt_g = torch.optim.Adam(trainable, lr=config.lr_g, betas=config.betas)
         self.opt_d = torch.optim.Adam(self.discriminator.parameters(), lr=config.lr_d, betas=config.betas)
         # adv_weight 0 (the no-adversarial ablation) trains no discriminator at all
         self.adversarial = config.loss.adv_weight > 0
@@ -364,6 +367,10 @@ def save_sample_grid(run_dir: Path, step: int, columns: tuple[torch.Tensor, ...]
 POSITIVE = ("lr_g", "lr_d")
 """Training options that must be finite and above zero."""
 
+FREEZABLE = ("style_encoder", "injection")
+"""Generator parts a fine-tune can keep fixed (``freeze``): kept, the style-vector space stays the
+one the fast model was distilled in, so vectors, blends and the shared ONNX style encoder carry over."""
+
 
 def validate(config: TrainConfig) -> None:
     """Reject bad settings before any expensive work."""
@@ -403,6 +410,11 @@ def validate(config: TrainConfig) -> None:
     if config.teacher and not light:
         raise ConfigError("teacher is for distilling a light model: set model.content_encoder and "
                           "model.decoder to \"light\"")
+    unknown = sorted(set(config.freeze) - set(FREEZABLE))
+    if unknown:
+        raise ConfigError(f"freeze: {', '.join(map(repr, unknown))} cannot be frozen; choose from {list(FREEZABLE)}")
+    if config.freeze and not config.init_model:
+        raise ConfigError("freeze keeps parts of a trained model: set init_model = MODEL")
     if not config.content_dir or not config.styles_dir:
         raise ConfigError("training needs a content folder and a styles folder")
     if int(os.environ.get("WORLD_SIZE", "1")) > 1 and loss.r1_weight > 0:
