@@ -108,7 +108,7 @@ def semstyle_method(name: str, label: str, model: str | None, args: argparse.Nam
         return Method(name, label, note=f"skipped: {exc}")
 
     def run(content: Image.Image, style: Image.Image) -> Image.Image:
-        return stylizer.stylize(content, style, size=args.size, style_size=args.size, refine=refine)
+        return stylizer.stylize(content, style, size=args.size, style_size=args.style_size or args.size, refine=refine)
 
     return Method(name, label, run, note=f"model {stylizer.model_path}",
                   extra={"model": str(stylizer.model_path), "model_info": dict(stylizer.engine.model_info)})
@@ -293,6 +293,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="what each --ablation-model is, for the table, in the same order (e.g. 'semstyle + "
                         "temporal fine-tune'; default: 'semstyle w/o adversarial' for the first, the path after)")
     p.add_argument("--size", type=int, default=512, help="longer side of every image in px (default 512)")
+    p.add_argument("--style-size", type=int, help="semstyle's style-encoder input size in px (default: --size)")
     p.add_argument("--pairs", type=int, default=12,
                    help="number of (photo, painting) pairs, 1..36 seen or 1..18 unseen (default 12)")
     p.add_argument("--styles", choices=sorted(common.STYLE_SETS), default="seen",

@@ -27,6 +27,8 @@ MIN_SHORT_SIDE=512
 MAX_LONG_SIDE=1024
 
 # package | image dir inside the .deb | the same dir's path in debian/copyright "Files:"
+#   [| licence | copyright holders]: only for a copyright file that is not
+#   machine-readable (no Files: paragraph matches); read from it by hand.
 PACKAGES=(
     "mate-backgrounds|usr/share/backgrounds/mate|"
     "lomiri-wallpapers-16.04|usr/share/backgrounds|16.04/"
@@ -34,6 +36,13 @@ PACKAGES=(
     "lxqt-themes|usr/share/lxqt/wallpapers|wallpapers/"
     "plasma-workspace-wallpapers|usr/share/wallpapers|"
     "opencv-doc|usr/share/doc/opencv-doc/examples|samples/"
+    "kphotoalbum|usr/share/kphotoalbum/demo||GPL-2+|2003-2014 Jesper K. Pedersen <blackie@kde.org> and the KPhotoAlbum authors"
+    "palapeli-data|usr/share/palapeli/collection|puzzles/"
+    "tuxpaint-data|usr/share/tuxpaint/templates|templates/"
+    "scribus-template|usr/share/scribus/templates||public-domain|2004 Riku Leino <tsoots@gmail.com> (templates br2, cal2, menu2; placed into the public domain by their author)"
+    "sddm-theme-maldives|usr/share/sddm/themes/maldives|data/themes/maldives/"
+    "libjxl-testdata|usr/share/libjxl-testdata|"
+    "ruby-rmagick-doc|usr/share/doc/ruby-rmagick-doc/html/ex/images|doc/ex/images/"
 )
 
 # Include list: "package  path relative to the image dir". These were picked by
@@ -49,6 +58,30 @@ PACKAGES=(
 #           SafeLanding, Shell, Volna (illustrations/renders)
 #   opencv-doc: charts, masks, calibration boards, apple/orange (noisy scans),
 #               and every photo under 512 px on its shorter side
+#   kphotoalbum: anne_helene (400 px wide), movie.avi; grand_canyon_1, new_wave_1,
+#                pool_2, wayne (stored sideways/upside down: the demo's index.xml
+#                rotates them on display)
+#   palapeli-data: backgrounds/* (tiling textures)
+#   tuxpaint-data: burnt_bark, mudstone, ocean_splash (texture close-ups);
+#                  mossy_bark, trees_above, trees_at_dusk, wool_mill_machine (< 512 px);
+#                  ../starters/* (drawings, maps, frames)
+#   scribus-template: br2/moon (moon on black), br2/brightness (near-duplicate of
+#                     br2/halfmoon), portraits and logos under 512 px; the other
+#                     templates have no photo >= 512 px
+#   sddm-theme-maldives: maldives.jpg (screenshot of the login screen)
+#   libjxl-testdata: the flower photo's re-encodings and crop (duplicates of
+#                    flower.png), wide-gamut test charts, pngsuite, the rest < 512 px
+#   ruby-rmagick-doc: Coffee (clip art), No/Snake (drawings), the rest < 512 px
+# Looked at and not used at all: ukui-wallpapers, gnome-backgrounds, sway-backgrounds,
+#   xfdesktop4-data, lomiri-wallpapers, desktop-base, fvwm-crystal, afterstep-data,
+#   arctica-greeter, ukui-greeter, sddm-theme-maui/maya (renders, logos, gradients);
+#   digikam-data (one landscape with no author or licence stated for it);
+#   python-matplotlib-data (grace_hopper: its copyright paragraph names no licence
+#   on the License: line); tuxtype-data (Wikimedia Commons photos without per-file
+#   authors or licences; its copyright file describes older NOAA/FWS images);
+#   tuxtype's backgrounds/* (space telescope composites); jigzo-data,
+#   gcompris-qt-data, kdegames-mahjongg-data-kf5, gthumb-data,
+#   insighttoolkit5-examples, rawtherapee-data (nothing >= 512 px that is a photo)
 INCLUDE='
 mate-backgrounds nature/Aqua.jpg
 mate-backgrounds nature/Blinds.jpg
@@ -109,6 +142,51 @@ opencv-doc data/building.jpg
 opencv-doc data/chicky_512.png
 opencv-doc data/graf1.png
 opencv-doc data/leuvenA.jpg
+kphotoalbum bar55.jpg
+kphotoalbum bar55_2.jpg
+kphotoalbum blackie.jpg
+kphotoalbum cold_water.jpg
+kphotoalbum donna.jpg
+kphotoalbum donna_2.jpg
+kphotoalbum grand_canyon_2.jpg
+kphotoalbum grand_canyon_3.jpg
+kphotoalbum jesper.jpg
+kphotoalbum jesper_2.jpg
+kphotoalbum new_wave_2.jpg
+kphotoalbum pool.jpg
+kphotoalbum qt-logo.jpg
+kphotoalbum skagen.jpg
+kphotoalbum skagen_2.jpg
+kphotoalbum snow.jpg
+kphotoalbum spiff.jpg
+kphotoalbum spiff_2.jpg
+kphotoalbum sunset.jpg
+palapeli-data castle-maintenon.jpg
+palapeli-data cincinnati-bridge.jpg
+palapeli-data citrus-fruits.jpg
+palapeli-data european-honey-bee.jpg
+palapeli-data panther-chameleon-female.jpg
+tuxpaint-data cliff.jpg
+tuxpaint-data corn_maze.jpg
+tuxpaint-data jellyfish.jpg
+tuxpaint-data lighthouse.jpg
+tuxpaint-data mossy_log.jpg
+tuxpaint-data ocean_waves.jpg
+tuxpaint-data redwoods_above.jpg
+tuxpaint-data rocks.jpg
+tuxpaint-data sheep.jpg
+tuxpaint-data spiders_web.jpg
+tuxpaint-data sun_behind_clouds.jpg
+tuxpaint-data sun_behind_leaves.jpg
+scribus-template br2/halfmoon.jpg
+scribus-template br2/nature.jpg
+scribus-template br2/sunset.jpg
+scribus-template cal2/moon.jpg
+scribus-template menu2/pizza.jpg
+sddm-theme-maldives background.jpg
+libjxl-testdata jxl/flower/flower.png
+ruby-rmagick-doc Ballerina3.jpg
+ruby-rmagick-doc Cheetah.jpg
 '
 
 log() { printf '%s\n' "$*" >&2; }
@@ -164,14 +242,15 @@ trap 'rm -rf "$TMP"' EXIT
 cat >"$TMP/process.py" <<'PY'
 """Copy, downscale and record the photos of one unpacked package.
 
-argv: pkg version root imgdir srcprefix dest min_short max_long rows.tsv
+argv: pkg version root imgdir srcprefix dest min_short max_long rows.tsv manual_license manual_holders
+(the last two are used only when no Files: paragraph of the copyright file matches)
 stdin: one "rel<TAB>outname" line per included file.
 """
 import fnmatch, json, os, sys
 from PIL import Image, ImageOps
 
 Image.MAX_IMAGE_PIXELS = None
-pkg, version, root, imgdir, srcprefix, dest, min_short, max_long, rows_path = sys.argv[1:]
+pkg, version, root, imgdir, srcprefix, dest, min_short, max_long, rows_path, manual_lic, manual_holders = sys.argv[1:]
 min_short, max_long = int(min_short), int(max_long)
 
 
@@ -211,6 +290,8 @@ def license_for(srcpath):
         if any(fnmatch.fnmatchcase(srcpath, pat) for pat in pats):
             match = p
     if match is None:  # not machine-readable, or no paragraph matched
+        if manual_lic:  # read from the copyright file by hand (PACKAGES field 4/5)
+            return manual_lic, manual_holders
         lic = "; ".join(all_licenses) or f"see /usr/share/doc/{pkg}/copyright"
         return lic, ""
     lic = match.get("license", "").split("\n")[0]
@@ -218,7 +299,18 @@ def license_for(srcpath):
 
 
 def upstream_note(rel):
-    """Plasma wallpapers carry author and licence in <name>/metadata.json."""
+    """Plasma wallpapers carry author and licence in <name>/metadata.json,
+    Palapeli puzzles in a <name>.desktop file beside the image."""
+    desktop = os.path.join(root, imgdir, os.path.splitext(rel)[0] + ".desktop")
+    if os.path.exists(desktop):
+        keys = {}
+        for line in open(desktop, encoding="utf-8", errors="replace"):
+            k, _, v = line.strip().partition("=")
+            if k.startswith("X-KDE-PluginInfo-") and v.strip():
+                keys[k[len("X-KDE-PluginInfo-"):]] = v.strip()
+        if keys.get("Author") or keys.get("License"):
+            note = f"{os.path.basename(desktop)}: author {keys.get('Author', '?')}; License {keys.get('License', '?')}"
+            return note + (f"; {keys['Website']}" if keys.get("Website") else "")
     meta = os.path.join(root, imgdir, rel.split("/")[0], "metadata.json")
     if "/" not in rel or not os.path.exists(meta):
         return ""
@@ -297,7 +389,7 @@ if ((${#needed[@]})); then
     fi
 
     for entry in "${PACKAGES[@]}"; do
-        IFS='|' read -r pkg imgdir srcprefix <<<"$entry"
+        IFS='|' read -r pkg imgdir srcprefix manual_lic manual_holders <<<"$entry"
         [[ " ${needed[*]} " == *" $pkg "* ]] || continue
         debs=("$TMP/debs/${pkg}"_*.deb)
         deb="${debs[0]}"
@@ -310,7 +402,8 @@ if ((${#needed[@]})); then
             [[ -n "$rel" ]] && printf '%s\t%s\n' "$rel" "$(out_name "$pkg" "$rel")"
         done < <(files_of "$pkg") |
             "$PYTHON" "$TMP/process.py" "$pkg" "$version" "$root" "$imgdir" "$srcprefix" \
-                "$DEST_DIR" "$MIN_SHORT_SIDE" "$MAX_LONG_SIDE" "$TMP/rows.tsv"
+                "$DEST_DIR" "$MIN_SHORT_SIDE" "$MAX_LONG_SIDE" "$TMP/rows.tsv" \
+                "$manual_lic" "$manual_holders"
         rm -rf "$root" "$deb"  # keep the temporary disk use to one package at a time
     done
 fi
