@@ -89,7 +89,6 @@ class StyleCache:
                 self.vectors.popitem(last=False)
 
 
-
 def default_model_path(name: str = "default") -> Path:
     """A model shipped inside the package (``semstyle/assets/NAME``)."""
     return Path(str(resources.files("semstyle") / "assets" / name))
