@@ -331,6 +331,21 @@ def test_semantic_benchmark_finds_every_pair_and_runs_end_to_end(tmp_path, capsy
     assert "all labels" in capsys.readouterr().out
 
 
+def test_refine_sweep_scores_each_weighting_on_training_pairs(tmp_path, capsys):
+    """benchmarks/refine_sweep.py (how refinement's weights were chosen) runs end to end on a tiny
+    model and prints one row per weighting beside the draft."""
+    from benchmarks import refine_sweep
+
+    from .models_fixture import tiny_model_dir
+
+    refine_sweep.main(["1,0", "0.5,1,relu2_1", "--steps", "1", "--size", "64", "--threads", "1",
+                       "--model", str(tiny_model_dir(tmp_path))])
+    out = capsys.readouterr().out
+    assert "draft (no refinement)" in out
+    assert "anchor 1.0, content 0.0 relu3_1" in out and "anchor 0.5, content 1.0 relu2_1" in out
+    assert all(float(value) >= 0 for value in out.splitlines()[-1].split()[-3:])
+
+
 # --------------------------------------------------------------------------
 # Video benchmark (issue 11): warping error and flicker
 # --------------------------------------------------------------------------

@@ -39,6 +39,7 @@ from semstyle.semantic.masks import (
     label_colours,
     read_mask_image,
 )
+from semstyle.semantic.refine import RegionStatsLoss, layer_scales, refine_regions, region_stats
 from semstyle.semantic.transfer import label_style_vectors
 from semstyle.stylizer import Stylizer
 
@@ -276,6 +277,22 @@ def test_masked_mean_std_by_hand():
     assert torch.allclose(full_mean, ref_mean, atol=1e-6) and torch.allclose(full_std, ref_std, atol=1e-6)
     soft = resize_masks(one_hot(np.arange(35).reshape(5, 7) % 3, [0, 1, 2]), (3, 4))
     assert torch.allclose(soft.sum(dim=1), torch.ones(1, 3, 4))  # area resizing keeps a partition of unity
+
+
+def test_masked_mean_std_gradient_matches_finite_differences():
+    """The hand-written backward (refinement's hot path) against numerical derivatives, for the
+    whole image (no mask), a soft mask and a mask shared by a batch of two."""
+    torch.manual_seed(0)
+    feat = torch.rand(2, 3, 4, 5, dtype=torch.float64, requires_grad=True)
+    soft = torch.rand(1, 1, 4, 5, dtype=torch.float64)
+    for weight in (None, soft, (soft > 0.5).double()):
+        assert torch.autograd.gradcheck(lambda x, w=weight: masked_mean_std(x, w), (feat,))
+    whole_mean, whole_std = masked_mean_std(feat.detach(), None)
+    ref_mean, ref_std = channel_mean_std(feat.detach())
+    assert torch.allclose(whole_mean, ref_mean) and torch.allclose(whole_std, ref_std)
+    low = masked_mean_std(feat.detach().bfloat16(), None)
+    assert low[0].dtype == torch.float32  # bfloat16 features, float32 statistics
+    assert torch.allclose(low[0], ref_mean.float(), atol=1e-2) and torch.allclose(low[1], ref_std.float(), atol=1e-2)
 
 
 def test_whole_image_mask_gives_the_plain_style_vector(stylizer, painting):
@@ -525,6 +542,39 @@ def test_refine_pulls_each_region_towards_its_style_region(stylizer, semantic_di
     assert sum(after) < 0.5 * sum(before), (before, after)
     assert np.array_equal(np.asarray(draft), np.asarray(stylizer.stylize(photo, style, labels=labels, style_size=64,
                                                                          refine=0)))
+
+
+def test_refine_content_term_keeps_the_photo(stylizer, painting, photo):
+    """The content term of refinement (``content_weight``): with it, the refined picture's relu3_1
+    features end closer to the photo's than with the anchor to the draft alone, and further from
+    them without it; the style statistics still move towards the painting's either way."""
+    engine = stylizer.engine
+    content = image_to_tensor(photo)
+    draft = image_to_tensor(stylizer.stylize(photo, painting))
+    style_t = image_to_tensor(painting)
+    whole = np.zeros(draft.shape[-2:], np.int64)
+
+    def refined(content_weight):
+        return refine_regions(engine.encoder, stylizer.config.style_layers, draft, whole, style_t,
+                              np.zeros(style_t.shape[-2:], np.int64), np.array([True]), 8, content=content,
+                              anchor_weight=0.5, content_weight=content_weight)
+
+    def photo_error(image):
+        with torch.no_grad():
+            mine, theirs = (engine.encoder(x, ("relu3_1",))["relu3_1"] for x in (image, content))
+        return float((mine - theirs).pow(2).sum() / theirs.pow(2).sum())
+
+    def style_error(image):
+        return float(RegionStatsLoss(engine.encoder, stylizer.config.style_layers, one_hot(whole, [0], "cpu"),
+                                     targets, scale, draft, anchor_weight=0.0)(image))
+
+    with torch.no_grad():
+        whole_style = region_stats(engine.encoder, stylizer.config.style_layers, style_t,
+                                   torch.ones(1, 1, *style_t.shape[-2:]))
+        targets, scale = [whole_style], layer_scales(whole_style)
+    with_content, without = refined(1.0), refined(0.0)
+    assert photo_error(with_content) < photo_error(without)
+    assert style_error(with_content) < style_error(draft) and style_error(without) < style_error(draft)
 
 
 def test_refine_reports_its_steps_and_can_be_stopped(stylizer, semantic_dir, photo):

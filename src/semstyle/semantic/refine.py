@@ -19,47 +19,69 @@ from ..nn.stats import masked_mean_std, resize_masks
 from ..optimize import lbfgs
 from .labels import one_hot
 
-REFINE_ANCHOR_WEIGHT = 1.0
+REFINE_ANCHOR_WEIGHT = 0.5
 """How strongly refinement keeps the feed-forward result's relu3_1 features
 (its structure and strokes) while it moves the regions' statistics."""
+REFINE_CONTENT_WEIGHT = 1.0
+"""How strongly refinement pulls the image's ``REFINE_CONTENT_LAYER`` features towards the
+photo's (Gatys' content loss) beside the anchor to the draft: the anchor alone can only keep the
+draft's edges while the statistics move (edge F1 fell from 0.69 to 0.58 in 20 steps on
+quality.py's pairs); the photo's features bring edges back above the draft's. The weights were
+chosen on three training photos and paintings, not the benchmark's (`benchmarks/refine_sweep.py`):
+20 steps at 512 px, anchor 1 alone: style distance 0.377 -> 0.17, edge F1 0.553 -> 0.45;
+anchor 0.5 + content 1: -> 0.207 and 0.684; anchor 1 + content 2: -> 0.255 and 0.767."""
+REFINE_CONTENT_LAYER = "relu3_1"
+"""relu3_1 is already computed for the anchor and the style statistics: the content term costs no
+VGG pass (relu2_1 kept fewer edges at a higher style distance in the sweep)."""
+
 
 class RegionStatsLoss:
     """Per-label distance of an image's VGG mean/std to its style region's
     (the measure of :func:`label_match`, averaged over labels), plus
     ``anchor_weight`` times the relative relu3_1 feature error to the draft
-    being refined. ``weights`` (1, K, H, W) are the content's label masks,
+    being refined and ``content_weight`` times the relative ``content_layer``
+    error to ``content``, the photo (none without it). ``weights`` (1, K, H, W) are the content's label masks,
     ``targets[k]`` the style statistics of label k per layer."""
 
     def __init__(self, encoder, layers: Sequence[str], weights: torch.Tensor,
                  targets: list[dict[str, tuple[torch.Tensor, torch.Tensor]]], scale: dict[str, float],
-                 draft: torch.Tensor, anchor_weight: float = REFINE_ANCHOR_WEIGHT, anchor_layer: str = "relu3_1"):
+                 draft: torch.Tensor, anchor_weight: float = REFINE_ANCHOR_WEIGHT, anchor_layer: str = "relu3_1",
+                 content: torch.Tensor | None = None, content_weight: float = REFINE_CONTENT_WEIGHT,
+                 content_layer: str = REFINE_CONTENT_LAYER):
         self.encoder, self.layers, self.weights = encoder, tuple(layers), weights
         self.targets, self.scale = targets, scale
-        self.anchor_layer, self.anchor_weight = anchor_layer, anchor_weight
-        self.taps = tuple(dict.fromkeys((*self.layers, anchor_layer)))
+        pulls = [(anchor_layer, anchor_weight, draft)]  # (layer, weight, image whose features to keep)
+        if content is not None and content_weight > 0:
+            pulls.append((content_layer, content_weight, content))
+        self.taps = tuple(dict.fromkeys((*self.layers, *(layer for layer, _, _ in pulls))))
         with torch.no_grad():
-            self.anchor = encoder(draft, (anchor_layer,))[anchor_layer].float()
-        self.anchor_norm = self.anchor.pow(2).sum() + 1e-12
+            self.pulls = [(layer, weight, encoder(image, (layer,))[layer].float()) for layer, weight, image in pulls]
+        self.pull_norms = [target.pow(2).sum() + 1e-12 for _, _, target in self.pulls]
 
     def __call__(self, image: torch.Tensor) -> torch.Tensor:
         feats = self.encoder(image, self.taps)
+        whole = len(self.targets) == 1  # one label covers the image: no mask to weigh by
         terms = []
         for t in self.layers:
-            w = resize_masks(self.weights, feats[t].shape[-2:])
+            w = None if whole else resize_masks(self.weights, feats[t].shape[-2:])
             for k, target in enumerate(self.targets):
-                terms.append(stats_distance(*masked_mean_std(feats[t].float(), w[:, k:k + 1]), *target[t],
-                                            self.scale[t]))
+                terms.append(stats_distance(*masked_mean_std(feats[t], None if whole else w[:, k:k + 1]),
+                                            *target[t], self.scale[t]))
         stats = torch.stack(terms).sum() / len(self.targets)
-        anchor = (feats[self.anchor_layer].float() - self.anchor).pow(2).sum() / self.anchor_norm
-        return stats + self.anchor_weight * anchor
+        pulls = [weight * F.mse_loss(feats[layer].float(), target, reduction="sum") / norm
+                 for (layer, weight, target), norm in zip(self.pulls, self.pull_norms)]
+        return stats + sum(pulls)
 
 def refine_regions(encoder, layers: Sequence[str], draft: torch.Tensor, content_labels: np.ndarray,
                    style: torch.Tensor, style_labels: np.ndarray, present: np.ndarray, steps: int, *,
-                   content: torch.Tensor | None = None, strength: float = 1.0, on_step=None) -> torch.Tensor:
+                   content: torch.Tensor | None = None, strength: float = 1.0, on_step=None,
+                   anchor_weight: float = REFINE_ANCHOR_WEIGHT, content_weight: float = REFINE_CONTENT_WEIGHT,
+                   content_layer: str = REFINE_CONTENT_LAYER) -> torch.Tensor:
     """A few L-BFGS steps on the pixels of ``draft`` (the feed-forward
     label-matched result, (1, 3, H, W)) so that each content label's VGG
     statistics move onto its style region's (the whole style's for a label
-    the style lacks), while its relu3_1 features stay close to the draft's.
+    the style lacks), while its relu3_1 features stay close to the draft's and
+    to ``content``'s (the photo's).
     With ``strength`` < 1 the targets are mixed with ``content``'s own region
     statistics in that proportion.
 
@@ -81,7 +103,8 @@ def refine_regions(encoder, layers: Sequence[str], draft: torch.Tensor, content_
             targets = [{t: tuple(strength * a + (1 - strength) * b for a, b in zip(target[t], mine[t]))
                         for t in layers} for target, mine in zip(targets, own)]
     with torch.enable_grad():  # Stylizer.stylize runs under no_grad
-        loss_fn = RegionStatsLoss(encoder, layers, weights, targets, scale, draft)
+        loss_fn = RegionStatsLoss(encoder, layers, weights, targets, scale, draft, anchor_weight,
+                                  content=content, content_weight=content_weight, content_layer=content_layer)
         image = draft.detach().clone().contiguous().requires_grad_(True)
         lbfgs(image, loss_fn, steps, on_step, line_search=False)
     return image.detach().clamp(0, 1)
