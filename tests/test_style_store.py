@@ -81,3 +81,18 @@ def test_the_onnx_runtime_reuses_stored_vectors(model, tmp_path):
         assert np.array_equal(OnnxStylizer(folder).style_vector(str(PAINTING)), np.full_like(vector, 0.5))
     finally:
         shutil.rmtree(first.store.folder, ignore_errors=True)
+
+
+def test_lru_memo_keeps_the_most_recently_used():
+    """The memo of style vectors and colour moments: a look-up renews an entry, the least recently
+    used goes first, ``None`` keys are never kept."""
+    from semstyle.pipeline.lru import LruMemo
+
+    memo: LruMemo[int] = LruMemo(2)
+    memo.remember("a", 1)
+    memo.remember("b", 2)
+    assert memo.lookup("a") == 1  # "a" is now newer than "b"
+    memo.remember("c", 3)
+    assert (memo.lookup("a"), memo.lookup("b"), memo.lookup("c")) == (1, None, 3)
+    memo.remember(None, 4)
+    assert len(memo) == 2 and memo.lookup(None) is None

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import os
 import threading
-from collections import OrderedDict
 from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
@@ -34,6 +33,7 @@ from ..io.read import DEFAULT_MAX_PIXELS, list_images
 from ..nn.generator import Generator, NormStats
 from ..nn.vgg import VGGEncoder
 from ..weights import default_weights_path, load_encoder, semstyle_home
+from .lru import LruMemo
 from .options import BORDER_MARGIN, DEFAULT_STYLE_SIZE
 from .painting_colours import MomentCache, painting_moments
 from .prepare import image_tensor, pad_for_network
@@ -51,42 +51,34 @@ class StyleCache:
     SIZE = 64
 
     def __init__(self, store: StyleStore | None = None):
-        self.vectors: OrderedDict[str, torch.Tensor] = OrderedDict()
+        self.vectors: LruMemo[torch.Tensor] = LruMemo(self.SIZE)
         self.colours = MomentCache(self.SIZE)  # colour matching's, same keys
         self.store = store
         self.hits = self.misses = 0
-        self.lock = threading.Lock()  # a server's worker threads share one engine
+        self.lock = threading.Lock()  # guards the counts; the memos lock themselves
 
     key = staticmethod(image_key)
 
     def get(self, key: str | None, device: torch.device | None = None) -> torch.Tensor | None:
+        vector = self.vectors.lookup(key)
+        if vector is None and key is not None and self.store is not None:
+            stored = self.store.get(key)
+            if stored is not None:
+                vector = torch.from_numpy(stored).to(device or "cpu")
+                self.vectors.remember(key, vector)
         with self.lock:
-            if key is not None and key in self.vectors:
-                self.hits += 1
-                self.vectors.move_to_end(key)
-                return self.vectors[key]
-        stored = None if key is None or self.store is None else self.store.get(key)
-        with self.lock:
-            if stored is None:
+            if vector is None:
                 self.misses += 1
-                return None
-            self.hits += 1
-        vector = torch.from_numpy(stored).to(device or "cpu")
-        self._remember(key, vector)
+            else:
+                self.hits += 1
         return vector
 
     def put(self, key: str | None, vector: torch.Tensor) -> None:
         if key is None:
             return
-        self._remember(key, vector)
+        self.vectors.remember(key, vector)
         if self.store is not None:
             self.store.put(key, vector.detach().float().cpu().numpy())
-
-    def _remember(self, key: str, vector: torch.Tensor) -> None:
-        with self.lock:
-            self.vectors[key] = vector
-            while len(self.vectors) > self.SIZE:
-                self.vectors.popitem(last=False)
 
 
 def default_model_path(name: str = "default") -> Path:

@@ -9,40 +9,31 @@ read one painting's moments; this module decides which paintings and caches what
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
 from collections.abc import Callable
 
 import numpy as np
 
 from ..colour import ColourMoments, blend_moments
 from ..io.read import list_images
+from .lru import LruMemo
 from .style_store import image_key
 from .styles import ImageLike, StyleLike, is_collection, is_vector, weighted_styles
 
 
-class MomentCache:
+class MomentCache(LruMemo[ColourMoments]):
     """Colour moments by the painting's content key (:func:`image_key`), newest ``size`` kept:
     a folder run would otherwise decode the painting again for every photo."""
 
     def __init__(self, size: int = 64):
-        self.size = size
-        self.moments: OrderedDict[str, ColourMoments] = OrderedDict()
-        self.lock = threading.Lock()  # a server's worker threads share one engine
+        super().__init__(size)
 
     def get(self, key: str | None, read: Callable[[], ColourMoments]) -> ColourMoments:
         """The moments under ``key``; ``read()`` only the first time (``None``: every time)."""
-        with self.lock:
-            known = None if key is None else self.moments.get(key)
-        if known is not None:
-            return known
-        moments = read()
-        if key is not None:
-            with self.lock:
-                self.moments[key] = moments
-                while len(self.moments) > self.size:
-                    self.moments.popitem(last=False)
-        return moments
+        known = self.lookup(key)
+        if known is None:
+            known = read()
+            self.remember(key, known)
+        return known
 
 
 def painting_moments(style: StyleLike, style_size: int, read: Callable[[ImageLike], ColourMoments],
