@@ -27,9 +27,10 @@ REFINE_CONTENT_WEIGHT = 1.0
 photo's (Gatys' content loss) beside the anchor to the draft: the anchor alone can only keep the
 draft's edges while the statistics move (edge F1 fell from 0.69 to 0.58 in 20 steps on
 quality.py's pairs); the photo's features bring edges back above the draft's. The weights were
-chosen on three training photos and paintings, not the benchmark's (`benchmarks/refine_sweep.py`):
-20 steps at 512 px, anchor 1 alone: style distance 0.377 -> 0.17, edge F1 0.553 -> 0.45;
-anchor 0.5 + content 1: -> 0.207 and 0.684; anchor 1 + content 2: -> 0.255 and 0.767."""
+chosen on three training photos and paintings, not the benchmark's (`benchmarks/refine_sweep.py`,
+20 steps at 512 px, medians; draft: style distance 0.377, edge F1 0.553): anchor 1 alone 0.196 and
+0.551; anchor 0.5 + content 1: 0.211 and 0.684; anchor 1 + content 2: 0.255 and 0.770. The rule: the
+lowest style distance among the weightings that raise edge F1 by at least 0.1."""
 REFINE_CONTENT_LAYER = "relu3_1"
 """relu3_1 is already computed for the anchor and the style statistics: the content term costs no
 VGG pass (relu2_1 kept fewer edges at a higher style distance in the sweep)."""
