@@ -178,6 +178,36 @@ def test_generator_shape_and_gradients(small_config):
     assert all(m.affine.weight.grad.abs().sum() > 0 for m in gen.decoder.modulations)
 
 
+@pytest.mark.parametrize("layer", ["relu3_1", "relu4_1"])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16], ids=["fp32", "bf16"])
+def test_folding_the_injection_and_film_into_the_convolutions_gives_the_same_image(small_config, layer, dtype):
+    """Inference's ``fold=True`` (AdaIN and every FiLM as the next convolution's weights, see
+    nn/fold.py) returns the unfolded image, for given statistics too; with masks or a batch it
+    takes the plain path."""
+    small_config.content_layer = layer
+    gen = Generator(small_config).eval()
+    with torch.no_grad():  # trained-like: every FiLM and the injection really scale and shift
+        for m in [gen.injection, *gen.decoder.modulations]:
+            m.affine.weight.normal_(0, 0.3)
+            m.affine.bias.normal_(0, 0.3)
+    gen.use_decoder_dtype(dtype)
+    feats = {layer: torch.rand(2, tap_channels(layer), 6, 7)}
+    one = {layer: feats[layer][:1].to(dtype)}
+    style = torch.randn(1, STYLE_DIM)
+    thumbnail = gen.content_stats({layer: feats[layer][1:]})
+    tolerance = 1e-4 if dtype == torch.float32 else 0.03
+    with torch.no_grad():
+        for options in (dict(), dict(stats=thumbnail)):
+            want = gen.run(one, style, **options)
+            got = gen.run(one, style, fold=True, **options)
+            assert want.injected is not None and got.injected is None
+            assert want.image.float().std() > 0.05
+            torch.testing.assert_close(got.image.float(), want.image.float(), rtol=tolerance, atol=tolerance)
+        masks = torch.ones(1, 1, 6, 7)
+        assert gen.run(one, style[:, None], masks=masks, fold=True).injected is not None
+        assert gen.run({layer: feats[layer].to(dtype)}, style, fold=True).injected is not None
+
+
 def test_generator_content_layer_sets_decoder_input(small_config):
     """relu3_1 is 1/4 of the image size (two poolings), relu4_1 is 1/8."""
     small_config.content_layer = "relu3_1"

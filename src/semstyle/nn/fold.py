@@ -18,16 +18,40 @@ and the statistics AdaIN needs follow from h's own mean and covariance: mean(x) 
 unfolded path blends its AdaIN results. :meth:`semstyle.nn.generator.Generator.run` takes
 this path whenever the features carry the hidden layer (``inference_tap``); training reads
 the features themselves, which its losses need.
+
+The default model's decoder folds the same way (:func:`conv_after_affine`): AdaIN and each
+FiLM are a scale and a shift per channel, which nearest upsampling and reflection padding
+commute with, so each one becomes the weights and bias of the next 3x3 convolution instead of a
+pass over the largest feature maps (four at 1024 px: relu3_1's 256 channels and three FiLMs).
 """
 
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from .light import LightDecoder, LightEncoder
 from .modulation import blend_regions
 from .stats import EPS, region_mean_cov
+
+
+ChannelAffine = tuple[torch.Tensor, torch.Tensor]
+"""A per-channel ``x * scale + shift`` not yet applied: (C,) each, float32."""
+
+
+def conv_after_affine(padded_conv: nn.Sequential, x: torch.Tensor, affine: ChannelAffine | None) -> torch.Tensor:
+    """``padded_conv`` (a ReflectionPad2d and a Conv2d) of ``x * scale + shift`` without making
+    that map: ``W' = W * scale`` per input channel and ``b' = b + sum(W) . shift``. Exact up to
+    rounding because the pad only copies values, each channel's own. ``affine`` None: a plain call."""
+    if affine is None:
+        return padded_conv(x)
+    pad, conv = padded_conv
+    scale, shift = affine
+    weight = conv.weight.float()
+    folded_weight = (weight * scale[None, :, None, None]).to(conv.weight.dtype)
+    folded_bias = conv.bias.float() + weight.sum(dim=(2, 3)) @ shift
+    return F.conv2d(pad(x), folded_weight, folded_bias.to(conv.bias.dtype))
 
 
 def _matrix(conv: torch.nn.Conv2d) -> tuple[torch.Tensor, torch.Tensor]:

@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..config import ModelConfig
-from .fold import folded_entry, projected_stats
+from .fold import ChannelAffine, conv_after_affine, folded_entry, projected_stats
 from .light import LightDecoder, LightEncoder
 from .modulation import FeatureModulation, blend_regions, per_region
 from .stats import pooled_mean_std, region_mean_std, resize_masks
@@ -165,18 +165,29 @@ class Decoder(nn.Module):
         """The dtype of the decoder's weights (bfloat16 for fast inference, else float32)."""
         return self.to_rgb[1].weight.dtype
 
-    def forward(self, feat: torch.Tensor, styles: torch.Tensor, masks: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, feat: torch.Tensor, styles: torch.Tensor, masks: torch.Tensor | None = None,
+                entry: ChannelAffine | None = None) -> torch.Tensor:
         """Injected features and (N, D) or (N, K, D) style vectors (masks as in
-        :class:`FeatureModulation`) -> RGB."""
-        x = feat
+        :class:`FeatureModulation`) -> RGB.
+
+        ``entry``: the injection itself as a per-channel (scale, shift), for one image with one
+        style (N = K = 1, no masks): ``feat`` is then the content before injection, and AdaIN
+        and every FiLM are folded into the convolution after them (:func:`conv_after_affine`),
+        the same image without four passes over the largest maps."""
+        folding = entry is not None
+        x, pending = feat, entry
         for i, convs in enumerate(self.stages):
             if i > 0:
                 x = F.interpolate(x, scale_factor=2.0, mode="nearest")
             for j, conv in enumerate(convs):
-                x = F.relu(conv(x), inplace=True)
+                x = F.relu(conv_after_affine(conv, x, pending), inplace=True)
+                pending = None
                 if j == 0 and self.modulations:
-                    x = self.modulations[i](x, styles, masks)
-        return self.to_rgb(x)
+                    if folding:
+                        pending = self.modulations[i].channel_affine(styles)
+                    else:
+                        x = self.modulations[i](x, styles, masks)
+        return conv_after_affine(self.to_rgb, x, pending)
 
 
 @dataclass
@@ -316,7 +327,8 @@ class Generator(nn.Module):
         return self.run(feats, style, **options).image
 
     def run(self, feats: Mapping[str, torch.Tensor], style: torch.Tensor, *, masks: torch.Tensor | None = None,
-            strength: float = 1.0, stats: NormStats | None = None, region_norm: bool = True) -> GeneratorPass:
+            strength: float = 1.0, stats: NormStats | None = None, region_norm: bool = True,
+            fold: bool = False) -> GeneratorPass:
         """The data path: content features -> injection of the style vector(s) -> decoder -> image.
 
         ``feats``: features of the content (:meth:`features`: the content tap; VGG's
@@ -325,7 +337,9 @@ class Generator(nn.Module):
         ``strength`` mixes each vector with the content's own (of its region):
         0 gives the photo back. ``stats``: normalisation statistics of the
         content computed elsewhere (see :meth:`content_stats`); by default the
-        content's own, per region when ``region_norm``.
+        content's own, per region when ``region_norm``. ``fold``: inference may skip
+        making the injected features (:class:`Decoder`'s ``entry``; one image, one style):
+        the result's ``injected`` is then None.
         """
         folded = self._folds(feats)
         content = feats[LIGHT_HIDDEN_TAP] if folded else feats[self.content_tap].float()
@@ -349,6 +363,10 @@ class Generator(nn.Module):
                                  *self.injection.adain_affine(stats, targets), weights)
             return GeneratorPass(self.decoder.from_entry(entry, styles.to(dtype), decoder_masks), None, styles,
                                  *targets)
+        if fold and masks is None and content.shape[0] == 1 and isinstance(self.decoder, Decoder):
+            scale, shift = self.injection.adain_affine(stats, targets)
+            image = self.decoder(feats[self.content_tap].to(dtype), styles.to(dtype), entry=(scale[0, 0], shift[0, 0]))
+            return GeneratorPass(image, None, styles, *targets)
         injected = self.injection.apply_targets(content, stats, targets, weights)
         # 5. decoding, with FiLM per region, in the decoder's own precision
         image = self.decoder(injected.to(dtype), styles.to(dtype), decoder_masks)

@@ -45,6 +45,16 @@ class FeatureModulation(nn.Module):
         nn.init.zeros_(self.affine.weight)
         nn.init.zeros_(self.affine.bias)
 
+    def channel_affine(self, styles: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The modulation of one image's one style vector (1, D) or (1, 1, D) as a per-channel
+        ``(scale, shift)``, (C,) each, float32: what :func:`semstyle.nn.fold.conv_after_affine`
+        folds into the next convolution."""
+        params = self.affine(per_region(styles)[0, 0].to(self.affine.weight.dtype)).float()
+        if not self.scaled:
+            return torch.ones_like(params), params
+        scale, shift = params.chunk(2)
+        return 1 + scale, shift
+
     def forward(self, x: torch.Tensor, styles: torch.Tensor, masks: torch.Tensor | None = None) -> torch.Tensor:
         """``styles`` (N, D) or (N, K, D); ``masks`` (N, K, H, W) at any resolution, or None for K = 1."""
         params = self.affine(per_region(styles))  # (N, K, C) or twice that

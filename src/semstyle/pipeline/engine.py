@@ -247,7 +247,7 @@ class StyleEngine:
         if callable(stats):
             stats = stats(self.generator.content_stats(feats, masks, region_norm))
         output = self.generator(feats, style.to(self.device), masks=masks, strength=strength, stats=stats,
-                                region_norm=region_norm)
+                                region_norm=region_norm, fold=True)
         return output[..., rows, cols].float().clamp(0, 1)
 
     @torch.no_grad()
