@@ -26,6 +26,7 @@ from semstyle.nn.vgg import (
     VGG16_BLOCKS,
     VGG19_BLOCKS,
     VGGEncoder,
+    max_pool_2x2,
     tap_names,
 )
 from semstyle.weights import CONVERTED_NAME, convert_hed_h5, default_weights_path, load_encoder, load_hed, semstyle_home
@@ -129,6 +130,18 @@ def test_default_tap_and_consistency(encoder):
 def test_odd_sizes_round_up(encoder):
     out = encoder(torch.rand(1, 3, 36, 20), ["relu4_1"])  # pools with ceil_mode
     assert out["relu4_1"].shape == (1, 512, 5, 3)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_inference_pool_equals_max_pool2d_at_even_and_odd_sizes(dtype):
+    for height, width in [(8, 8), (7, 9), (9, 6), (1, 1)]:
+        x = torch.randn(2, 5, height, width, dtype=dtype).contiguous(memory_format=torch.channels_last)
+        pooled = max_pool_2x2(x)
+        assert torch.equal(pooled, F.max_pool2d(x, 2, 2, ceil_mode=True))
+        assert pooled.is_contiguous(memory_format=torch.channels_last)
+    x = torch.randn(1, 2, 5, 5, requires_grad=True)
+    max_pool_2x2(x).sum().backward()  # training keeps the kernel's backward: one gradient per window
+    assert x.grad.sum().item() == 2 * 9 and torch.count_nonzero(x.grad) == 2 * 9
 
 
 def test_unknown_taps_raise(encoder):

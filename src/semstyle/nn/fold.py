@@ -35,7 +35,6 @@ from .light import LightDecoder, LightEncoder
 from .modulation import blend_regions
 from .stats import EPS, region_mean_cov
 
-
 ChannelAffine = tuple[torch.Tensor, torch.Tensor]
 """A per-channel ``x * scale + shift`` not yet applied: (C,) each, float32."""
 
