@@ -533,3 +533,26 @@ def test_quality_compares_any_number_of_models_one_row_each(tmp_path):
     assert ablation_methods(parse_args([])) == []
     with pytest.raises(SystemExit):
         parse_args(["--ablation-label", "x"])
+
+
+def test_swap_parts_runs_teacher_and_student_parts_across(model, light_model, capsys):
+    """benchmarks/swap_parts.py (which part of the fast model loses style) runs on tiny models that
+    share a style dimension and prints the four pictures' distances and the encoder's error."""
+    pytest.importorskip("skimage")
+    from benchmarks import swap_parts
+
+    assert swap_parts.main(["--teacher", str(model), "--student", str(light_model), "--size", "48",
+                            "--style-size", "48", "--pairs", "2", "--threads", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "student decoder, VGG encoder" in out
+    median = [line for line in out.splitlines() if "median" in line][0]
+    values = [float(v) for v in median.replace("│", " ").split()[1:]]
+    assert len(values) == 5 and all(v > 0 for v in values)
+
+
+def test_swap_parts_refuses_a_student_without_a_light_encoder(model):
+    pytest.importorskip("skimage")
+    from benchmarks import swap_parts
+
+    with pytest.raises(SystemExit, match="fast model"):
+        swap_parts.main(["--teacher", str(model), "--student", str(model), "--pairs", "1", "--size", "32"])
