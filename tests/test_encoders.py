@@ -19,6 +19,7 @@ from safetensors.torch import save_file
 from semstyle import weights
 from semstyle.errors import WeightsError
 from semstyle.nn.hed import HEDEdgeDetector
+from semstyle.nn.resample import max_pool_2x2
 from semstyle.nn.vgg import (
     CAFFE_BGR_MEAN,
     TORCH_RGB_MEAN,
@@ -26,7 +27,6 @@ from semstyle.nn.vgg import (
     VGG16_BLOCKS,
     VGG19_BLOCKS,
     VGGEncoder,
-    max_pool_2x2,
     tap_names,
 )
 from semstyle.weights import CONVERTED_NAME, convert_hed_h5, default_weights_path, load_encoder, load_hed, semstyle_home

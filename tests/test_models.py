@@ -8,12 +8,14 @@ import math
 
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils import parametrize
 
 from semstyle.config import ModelConfig
 from semstyle.nn.discriminator import MultiScaleDiscriminator, PatchDiscriminator
 from semstyle.nn.generator import Decoder, FeatureModulation, Generator, StyleEncoder, StyleInjection, tap_channels
+from semstyle.nn.resample import upsample2x_reflect_pad
 from semstyle.nn.stats import channel_mean_std
 
 STYLE_DIM = 16
@@ -176,6 +178,20 @@ def test_generator_shape_and_gradients(small_config):
     # the zero-initialised style layers get gradients, so the style can be learnt
     assert gen.injection.affine.weight.grad.abs().sum() > 0
     assert all(m.affine.weight.grad.abs().sum() > 0 for m in gen.decoder.modulations)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_fused_upsample_and_pad_equals_interpolate_then_reflect(dtype):
+    for shape in [(1, 4, 5, 7), (2, 3, 1, 1), (1, 8, 6, 6)]:
+        for layout in [torch.contiguous_format, torch.channels_last]:
+            x = torch.randn(shape, dtype=dtype).contiguous(memory_format=layout)
+            expected = F.pad(F.interpolate(x, scale_factor=2.0, mode="nearest"), (1, 1, 1, 1), mode="reflect")
+            fused = upsample2x_reflect_pad(x)
+            assert torch.equal(fused, expected)
+            assert fused.is_contiguous(memory_format=torch.channels_last)
+    x = torch.randn(1, 2, 3, 3, requires_grad=True)  # training: the library's ops and their backward
+    upsample2x_reflect_pad(x).sum().backward()
+    assert x.grad.sum().item() == 2 * 8 * 8
 
 
 @pytest.mark.parametrize("layer", ["relu3_1", "relu4_1"])

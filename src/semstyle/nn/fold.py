@@ -33,24 +33,29 @@ from torch import nn
 
 from .light import LightDecoder, LightEncoder
 from .modulation import blend_regions
+from .resample import upsample2x_reflect_pad
 from .stats import EPS, region_mean_cov
 
 ChannelAffine = tuple[torch.Tensor, torch.Tensor]
 """A per-channel ``x * scale + shift`` not yet applied: (C,) each, float32."""
 
 
-def conv_after_affine(padded_conv: nn.Sequential, x: torch.Tensor, affine: ChannelAffine | None) -> torch.Tensor:
-    """``padded_conv`` (a ReflectionPad2d and a Conv2d) of ``x * scale + shift`` without making
-    that map: ``W' = W * scale`` per input channel and ``b' = b + sum(W) . shift``. Exact up to
-    rounding because the pad only copies values, each channel's own. ``affine`` None: a plain call."""
-    if affine is None:
-        return padded_conv(x)
+def conv_after_affine(padded_conv: nn.Sequential, x: torch.Tensor, affine: ChannelAffine | None,
+                      upsample: bool = False) -> torch.Tensor:
+    """``padded_conv`` (a 1-pixel ReflectionPad2d and a Conv2d) of ``x * scale + shift`` without
+    making that map: ``W' = W * scale`` per input channel and ``b' = b + sum(W) . shift``. Exact up
+    to rounding because the pad only copies values, each channel's own. ``affine`` None: the plain
+    convolution. ``upsample``: of ``x`` upsampled 2x (nearest) first, fused with the pad
+    (:func:`semstyle.nn.resample.upsample2x_reflect_pad`; nearest upsampling copies values too)."""
     pad, conv = padded_conv
+    x = upsample2x_reflect_pad(x) if upsample else pad(x)
+    if affine is None:
+        return conv(x)
     scale, shift = affine
     weight = conv.weight.float()
     folded_weight = (weight * scale[None, :, None, None]).to(conv.weight.dtype)
     folded_bias = conv.bias.float() + weight.sum(dim=(2, 3)) @ shift
-    return F.conv2d(pad(x), folded_weight, folded_bias.to(conv.bias.dtype))
+    return F.conv2d(x, folded_weight, folded_bias.to(conv.bias.dtype))
 
 
 def _matrix(conv: torch.nn.Conv2d) -> tuple[torch.Tensor, torch.Tensor]:

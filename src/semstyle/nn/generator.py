@@ -177,10 +177,9 @@ class Decoder(nn.Module):
         folding = entry is not None
         x, pending = feat, entry
         for i, convs in enumerate(self.stages):
-            if i > 0:
-                x = F.interpolate(x, scale_factor=2.0, mode="nearest")
             for j, conv in enumerate(convs):
-                x = F.relu(conv_after_affine(conv, x, pending), inplace=True)
+                # each new resolution starts with a 2x nearest upsampling, fused with the conv's pad
+                x = F.relu(conv_after_affine(conv, x, pending, upsample=i > 0 and j == 0), inplace=True)
                 pending = None
                 if j == 0 and self.modulations:
                     if folding:
