@@ -27,7 +27,7 @@ else:  # pragma: no cover
 STYLE_DIM = 512
 """Size of the style vector every model produces (documented in the README)."""
 
-SHIPPED_MODELS = ("default", "fast")
+SHIPPED_MODELS = ("default", "fast", "balanced")
 """Models shipped inside the package (``semstyle/assets/NAME``, their ONNX exports in
 ``semstyle/assets/onnx/NAME``), by name: ``--model fast``, ``Stylizer("fast")``."""
 
