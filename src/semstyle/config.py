@@ -29,7 +29,7 @@ STYLE_DIM = 512
 
 SHIPPED_MODELS = ("default", "fast", "balanced")
 """Models shipped inside the package (``semstyle/assets/NAME``, their ONNX exports in
-``semstyle/assets/onnx/NAME``), by name: ``--model fast``, ``Stylizer("fast")``."""
+``semstyle/assets/onnx/NAME``), by name: ``--model fast``, ``Stylizer("balanced")``."""
 
 
 @dataclass
