@@ -45,20 +45,22 @@ class FeatureModulation(nn.Module):
         nn.init.zeros_(self.affine.weight)
         nn.init.zeros_(self.affine.bias)
 
+    def _scale_shift(self, styles: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor]:
+        """The style vectors' per-region scale offset (None without ``scale``) and shift, (N, K, C) each."""
+        params = self.affine(per_region(styles).to(self.affine.weight.dtype))
+        return params.chunk(2, dim=-1) if self.scaled else (None, params)
+
     def channel_affine(self, styles: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The modulation of one image's one style vector (1, D) or (1, 1, D) as a per-channel
         ``(scale, shift)``, (C,) each, float32: what :func:`semstyle.nn.fold.conv_after_affine`
         folds into the next convolution."""
-        params = self.affine(per_region(styles)[0, 0].to(self.affine.weight.dtype)).float()
-        if not self.scaled:
-            return torch.ones_like(params), params
-        scale, shift = params.chunk(2)
-        return 1 + scale, shift
+        scale, shift = self._scale_shift(styles)
+        shift = shift[0, 0].float()
+        return (torch.ones_like(shift) if scale is None else 1 + scale[0, 0].float()), shift
 
     def forward(self, x: torch.Tensor, styles: torch.Tensor, masks: torch.Tensor | None = None) -> torch.Tensor:
         """``styles`` (N, D) or (N, K, D); ``masks`` (N, K, H, W) at any resolution, or None for K = 1."""
-        params = self.affine(per_region(styles))  # (N, K, C) or twice that
-        scale, shift = params.chunk(2, dim=-1) if self.scaled else (None, params)
+        scale, shift = self._scale_shift(styles)
         if masks is None:
             shift = shift[:, 0, :, None, None].to(x.dtype)
             if scale is None:
