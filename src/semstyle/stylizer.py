@@ -91,11 +91,15 @@ class Stylizer:
                                         f"make a Stylizer with {name}={getattr(chosen, name)!r} instead")
         return chosen
 
-    def style_vector(self, style: StyleLike, style_size: int | None = None) -> torch.Tensor:
+    def style_vector(self, style: StyleLike, style_size: int | None = None,
+                     style_fit: int | None = None) -> torch.Tensor:
         """One style image, or a list of ``(image, weight)`` pairs blended by
-        normalised weights, as a (1, style_dim) vector, reusable as ``style``."""
-        options = self.resolve_options() if style_size is None else self.resolve_options(style_size=style_size)
-        return self.engine.encode_style(style, options.style_size, options.max_pixels)
+        normalised weights, as a (1, style_dim) vector, reusable as ``style``;
+        ``style_size`` and ``style_fit`` default to this Stylizer's options."""
+        overrides = {name: value for name, value in (("style_size", style_size), ("style_fit", style_fit))
+                     if value is not None}
+        options = self.resolve_options(**overrides)
+        return self.engine.encode_style(style, options.style_size, options.max_pixels, options.style_fit)
 
     def stylize(self, content: ImageLike, style: StyleLike | None, options: StylizeOptions | None = None, *,
                 on_progress: Callable[[int, int], None] | None = None, **overrides: Any) -> Image.Image:
@@ -117,7 +121,7 @@ class Stylizer:
         content_t = self.engine.read(content, opts.size, "size", opts.max_pixels)
         if opts.uses_regions or style is None:
             return stylize_regions(self.engine, content_t, style, opts, on_progress)
-        vector = self.engine.encode_style(style, opts.style_size, opts.max_pixels)
+        vector = self.engine.encode_style(style, opts.style_size, opts.max_pixels, opts.style_fit)
         side = tile_side(opts.tile, *content_t.shape[-2:])
         if side:
             output = stylize_tiled(self.engine, content_t, vector, side, strength=opts.strength,
@@ -158,7 +162,7 @@ class Stylizer:
             return style
         opts = self.resolve_options(options)
         def keyframe(seconds: float, one: StyleLike) -> Keyframe:
-            return Keyframe(seconds, self.engine.encode_style(one, opts.style_size, opts.max_pixels),
+            return Keyframe(seconds, self.engine.encode_style(one, opts.style_size, opts.max_pixels, opts.style_fit),
                             self.engine.style_colours(one, opts.style_size, opts.max_pixels))
 
         if isinstance(style, Mapping):

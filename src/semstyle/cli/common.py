@@ -90,4 +90,11 @@ def add_runtime_flags(p: argparse.ArgumentParser, defaults) -> None:
     p.add_argument("--encoder-weights", help="VGG weights as .safetensors with torchvision keys (default: the cache)")
 
 
+def add_style_fit_flag(p: argparse.ArgumentParser, defaults) -> None:
+    """--style-fit, shared by stylize and video (what it does: semstyle.pipeline.style_fit)."""
+    p.add_argument("--style-fit", type=int, default=defaults.style_fit, metavar="STEPS",
+                   help="fit each painting's style vector to the model for STEPS Adam steps (0 = off, default; "
+                        "20 is typical): closer to the painting, seconds once per painting, then cached")
+
+
 CommandFunc = Callable[[argparse.Namespace], int]

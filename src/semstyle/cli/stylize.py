@@ -16,7 +16,15 @@ from pathlib import Path
 from ..errors import ConfigError, ImageError, OptionError, SemstyleError
 from ..pipeline.options import DEFAULTS, MAX_AUTO_REGIONS, StylizeOptions
 from ..pipeline.styles import WeightedStyle
-from .common import MODEL_HELP, add_runtime_flags, ensure_weights, flag_message, say, warnings_as_lines
+from .common import (
+    MODEL_HELP,
+    add_runtime_flags,
+    add_style_fit_flag,
+    ensure_weights,
+    flag_message,
+    say,
+    warnings_as_lines,
+)
 
 SUPPORTED_OUTPUTS = (".png", ".jpg", ".jpeg", ".webp")
 
@@ -38,6 +46,7 @@ def add_parser(commands) -> None:
     p.add_argument("--style-size", type=int, default=d.style_size,
                    help="longer side the style image is read at (default %(default)s)")
     p.add_argument("--strength", type=float, default=d.strength, help="0 = photo, 1 = full style (default %(default)s)")
+    add_style_fit_flag(p, d)
     p.add_argument("--preserve-color", dest="preserve_colors", action="store_true", default=d.preserve_colors,
                    help="keep the photo's colours")
     p.add_argument("--colour-match", type=float, default=d.colour_match, metavar="X",
@@ -145,7 +154,7 @@ def options_from_args(args) -> StylizeOptions:
         mask=args.mask, feather=args.feather, protect=tuple(args.protect),
         regions=tuple(parse_region_arg(text) for text in args.regions),
         labels=(args.content_labels, args.style_labels) if args.content_labels else None,
-        palette=args.palette, auto_regions=args.auto_regions, refine=args.refine,
+        palette=args.palette, auto_regions=args.auto_regions, refine=args.refine, style_fit=args.style_fit,
         region_contrast=args.region_contrast, colour_match=args.colour_match,
         colour_by_region=args.colour_by_region)
     if args.save_labels and args.auto_regions is None:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from ..errors import ConfigError
 from ..pipeline.options import DEFAULTS, StylizeOptions
-from .common import MODEL_HELP, add_runtime_flags, ensure_weights, progress, warnings_as_lines
+from .common import MODEL_HELP, add_runtime_flags, add_style_fit_flag, ensure_weights, progress, warnings_as_lines
 from .stylize import parse_style_arg
 
 
@@ -25,6 +25,7 @@ def add_parser(commands) -> None:
     p.add_argument("--style-size", type=int, default=d.style_size,
                    help="longer side the style image is read at (default %(default)s)")
     p.add_argument("--strength", type=float, default=d.strength, help="0 = video, 1 = full style (default %(default)s)")
+    add_style_fit_flag(p, d)
     p.add_argument("--preserve-color", dest="preserve_colors", action="store_true", help="keep the video's colours")
     p.add_argument("--mask", metavar="PNG", help="stylize only the white area of this mask")
     p.add_argument("--protect", action="append", default=[], metavar="MASK", help="keep this area as it is")
@@ -60,6 +61,7 @@ def run(args) -> int:
     if any(keyframes) and not all(keyframes):
         raise ConfigError("--style: give every style a time (a.jpg@0s b.jpg@5s) or none")
     options = StylizeOptions(strength=args.strength, size=args.size, style_size=args.style_size,
+                             style_fit=args.style_fit,
                              preserve_colors=args.preserve_colors, device=args.device, precision=args.precision,
                              compile=args.compile,
                              mask=args.mask, protect=tuple(args.protect), feather=args.feather).validate()

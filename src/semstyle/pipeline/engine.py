@@ -37,6 +37,7 @@ from .lru import LruMemo
 from .options import BORDER_MARGIN, DEFAULT_STYLE_SIZE
 from .painting_colours import MomentCache, painting_moments
 from .prepare import image_tensor, pad_for_network
+from .style_fit import FIT_RECIPE, fit_style_vector
 from .style_store import StyleStore, image_key
 from .styles import StyleLike, is_collection, weighted_styles
 
@@ -171,26 +172,47 @@ class StyleEngine:
         return self.generator.style_vector(feats, None if masks is None else masks.to(self.device))
 
     def encode_style(self, style: StyleLike, style_size: int = DEFAULT_STYLE_SIZE,
-                     max_pixels: int = DEFAULT_MAX_PIXELS) -> torch.Tensor:
+                     max_pixels: int = DEFAULT_MAX_PIXELS, fit_steps: int = 0) -> torch.Tensor:
         """One style image, or a list of images / ``(image, weight)`` pairs blended by
         normalised weights, as a (1, D) vector; a tensor is taken as a vector already.
         Vectors are cached by the image's content (:class:`StyleCache`): the same painting
-        is encoded once per process however it is passed."""
+        is encoded once per process however it is passed. ``fit_steps``: each painting's
+        vector fitted to this model's decoder (:mod:`semstyle.pipeline.style_fit`), cached under
+        its own key; a collection's vector is used as it is."""
         if torch.is_tensor(style):
             return style.to(self.device)
         styles = weighted_styles(style)
         total = sum(s.weight for s in styles)
         vector = None
         for entry in styles:
-            key = self.style_cache.key(entry.image, style_size)
-            part = self.style_cache.get(key, self.device)
-            if part is None:
-                part = self.collection_vector(entry.image, style_size, max_pixels) if is_collection(entry.image) \
-                    else self.style_vector(self.read(entry.image, style_size, "style_size", max_pixels))
-                self.style_cache.put(key, part)
+            part = self._painting_vector(entry.image, style_size, max_pixels)
+            if fit_steps and not is_collection(entry.image):
+                part = self._fitted_vector(entry.image, part, style_size, max_pixels, fit_steps)
             part = part * (entry.weight / total)
             vector = part if vector is None else vector + part
         return vector
+
+    def _painting_vector(self, image, style_size: int, max_pixels: int) -> torch.Tensor:
+        """One painting's (or collection's) vector, from the cache when it was made before."""
+        key = self.style_cache.key(image, style_size)
+        vector = self.style_cache.get(key, self.device)
+        if vector is None:
+            vector = self.collection_vector(image, style_size, max_pixels) if is_collection(image) \
+                else self.style_vector(self.read(image, style_size, "style_size", max_pixels))
+            self.style_cache.put(key, vector)
+        return vector
+
+    def _fitted_vector(self, image, vector: torch.Tensor, style_size: int, max_pixels: int,
+                       steps: int) -> torch.Tensor:
+        """The painting's vector after ``steps`` of style fitting, from the cache when fitted before."""
+        key = self.style_cache.key(image, style_size)
+        key = None if key is None else f"{key}:{FIT_RECIPE}:{steps}"
+        fitted = self.style_cache.get(key, self.device)
+        if fitted is None:
+            painting = self.read(image, style_size, "style_size", max_pixels)
+            fitted = fit_style_vector(self.generator, self.encoder, painting, vector, steps, self.autocast)
+            self.style_cache.put(key, fitted)
+        return fitted
 
     @torch.no_grad()
     def collection_vector(self, folder: str | Path, style_size: int = DEFAULT_STYLE_SIZE,

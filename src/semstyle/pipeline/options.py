@@ -61,6 +61,10 @@ label more or less is within the noise of these 9 pairs."""
 MAX_REGION_CONTRAST = 2.0
 """Beyond this, label-matched regions' vectors leave the range the model was trained on."""
 
+MAX_STYLE_FIT = 500
+"""Most style-fitting steps (``style_fit``); beyond a few dozen the vector only fits the two
+reference photos better."""
+
 MIN_TILE = 128
 """Smallest tile side: below it the overlap and context are most of every tile."""
 
@@ -100,6 +104,9 @@ class StylizeOptions:
     borders follow clusters of coarse features rather than the objects' edges and a colour
     change there shows as a halo; ``colour_by_region`` True or False overrides that choice);
     ``preserve_colors`` turns it off.
+    Style: ``style_fit`` (Adam steps that fit each painting's style vector to this model's decoder,
+    :mod:`semstyle.pipeline.style_fit`; 0 = the style encoder's vector as it is; 20 is typical:
+    closer to the painting, seconds once per painting, then cached).
     """
 
     strength: float = 1.0
@@ -120,6 +127,7 @@ class StylizeOptions:
     palette: Any = "auto"
     auto_regions: int | None = None
     refine: int = 0
+    style_fit: int = 0
     region_norm: bool = True
     colour_match: float = 1.0
     colour_by_region: bool | None = None
@@ -186,6 +194,7 @@ class StylizeOptions:
         if self.tile is not None and self.tile != "auto":
             check_count("tile", self.tile, MIN_TILE, 1 << 16)
         check_count("refine", self.refine, 0, 10_000)
+        check_count("style_fit", self.style_fit, 0, MAX_STYLE_FIT)
         if self.auto_regions is not None:
             check_count("auto_regions", self.auto_regions, 2, MAX_AUTO_REGIONS)
         if self.labels is not None and (not isinstance(self.labels, (tuple, list)) or len(self.labels) != 2):
@@ -194,7 +203,8 @@ class StylizeOptions:
             raise OptionError("auto_regions", "finds label maps itself; give {labels} or auto regions, not both")
         parse_palette(self.palette)
         return dataclasses.replace(self, protect=as_tuple(self.protect), regions=region_entries(self.regions),
-                                   refine=int(self.refine), border_margin=int(self.border_margin),
+                                   refine=int(self.refine), style_fit=int(self.style_fit),
+                                   border_margin=int(self.border_margin),
                                    colour_match=float(self.colour_match))
 
 

@@ -116,6 +116,9 @@ class OnnxStylizer:
     def style_vector(self, style: StyleLike, options: StylizeOptions | None = None) -> np.ndarray:
         """One image or a weighted blend as a (1, D) vector."""
         opts = (options or self.options).validate()
+        if opts.style_fit:
+            raise OptionError("style_fit", "runs the decoder backwards, which needs the torch backend; fit a "
+                                           "vector there (Stylizer.style_vector) and pass it as the style")
         if isinstance(style, np.ndarray):
             return style.astype(np.float32)
         if is_vector(style):

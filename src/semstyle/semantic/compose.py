@@ -97,7 +97,7 @@ def stylize_regions(engine: StyleEngine, content: torch.Tensor, style: Any, opti
     for region_mask, (_, region_style, region_strength) in zip(inputs.regions, options.regions):
         alpha = feather_alpha(region_mask, options.feather)
         if alpha.any():
-            vector = engine.encode_style(region_style, options.style_size, options.max_pixels)
+            vector = engine.encode_style(region_style, options.style_size, options.max_pixels, options.style_fit)
             painted = engine.stylize(content, vector, strength=region_strength, border_margin=options.border_margin)
             painted = match_colours(painted, engine.style_colours(region_style, options.style_size, options.max_pixels),
                                     options.painting_colours * region_strength)
@@ -112,7 +112,7 @@ def _base_layer(engine: StyleEngine, content: torch.Tensor, style: Any, options:
                 inputs: RegionInputs, on_progress: Callable[[int, int], None] | None = None) -> torch.Tensor:
     """Step 2: the base style, globally or label by label."""
     if not options.by_labels:
-        vector = engine.encode_style(style, options.style_size, options.max_pixels)
+        vector = engine.encode_style(style, options.style_size, options.max_pixels, options.style_fit)
         output = engine.stylize(content, vector, strength=options.strength, border_margin=options.border_margin)
         output = match_colours(output, engine.style_colours(style, options.style_size, options.max_pixels),
                                options.painting_colours * options.strength)

@@ -3,7 +3,7 @@
 * ``POST /v1/stylize`` (multipart): ``content`` file; ``style`` file or ``style_id`` (the gallery);
   ``strength``, ``size``, ``style_size``, ``preserve_color``, ``colour_match``, ``mask`` and
   ``protect`` files, ``content_labels`` and ``style_labels`` files or ``auto_regions``,
-  ``region_contrast``, ``refine``,
+  ``region_contrast``, ``refine``, ``style_fit``,
   ``format`` (png, jpeg, webp) -> the image, with provenance metadata.
 * ``POST /v1/stylize/jobs``: the same form -> a job (202) whose progress counts refinement's steps.
 * ``GET /v1/styles``, ``GET /v1/styles/{id}/thumbnail``: the gallery.

@@ -71,6 +71,7 @@ def stylize_form(gallery: dict[str, GalleryStyle], stylizer: Stylizer):
                    mask: UploadFile | None = File(None), protect: UploadFile | None = File(None),
                    content_labels: UploadFile | None = File(None), style_labels: UploadFile | None = File(None),
                    auto_regions: int | None = Form(None), refine: int = Form(0),
+                   style_fit: int = Form(DEFAULTS.style_fit),
                    region_contrast: float | None = Form(DEFAULTS.region_contrast),
                    colour_match: float = Form(DEFAULTS.colour_match),
                    format: str = Form("png")) -> StylizeRequest:
@@ -87,7 +88,7 @@ def stylize_form(gallery: dict[str, GalleryStyle], stylizer: Stylizer):
             options = StylizeOptions(strength=strength, size=size, style_size=style_size,
                                      preserve_colors=preserve_color, mask=await _upload_image(mask),
                                      protect=(await _upload_image(protect),) if protect else (), labels=labels,
-                                     auto_regions=auto_regions, refine=refine,
+                                     auto_regions=auto_regions, refine=refine, style_fit=style_fit,
                                      region_contrast=region_contrast, colour_match=colour_match,
                                      device=stylizer.options.device, precision=stylizer.options.precision).validate()
         except SemstyleError as exc:
