@@ -98,7 +98,8 @@ def pair_list(count: int, styles: Sequence[str] = common.STYLE_FILES) -> list[tu
 # The methods
 # --------------------------------------------------------------------------
 
-def semstyle_method(name: str, label: str, model: str | None, args: argparse.Namespace, refine: int = 0) -> Method:
+def semstyle_method(name: str, label: str, model: str | None, args: argparse.Namespace, refine: int = 0,
+                    style_fit: int = 0) -> Method:
     from semstyle import Stylizer
     from semstyle.errors import SemstyleError
 
@@ -108,7 +109,8 @@ def semstyle_method(name: str, label: str, model: str | None, args: argparse.Nam
         return Method(name, label, note=f"skipped: {exc}")
 
     def run(content: Image.Image, style: Image.Image) -> Image.Image:
-        return stylizer.stylize(content, style, size=args.size, style_size=args.style_size or args.size, refine=refine)
+        return stylizer.stylize(content, style, size=args.size, style_size=args.style_size or args.size, refine=refine,
+                                style_fit=style_fit)
 
     return Method(name, label, run, note=f"model {stylizer.model_path}",
                   extra={"model": str(stylizer.model_path), "model_info": dict(stylizer.engine.model_info)})
@@ -302,6 +304,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--refine", type=int, nargs="*", default=[], metavar="N",
                    help="also semstyle with --refine N (final render: N L-BFGS steps from its result), one column "
                         "per N, e.g. --refine 10 20 50")
+    p.add_argument("--style-fit", type=int, nargs="*", default=[], metavar="N",
+                   help="also semstyle with --style-fit N (each painting's vector fitted to the model in N Adam "
+                        "steps), one column per N, e.g. --style-fit 10 20")
     p.add_argument("--gatys-steps", type=int, default=300, help="L-BFGS iterations of the reference (default 300)")
     p.add_argument("--gatys-style-weight", type=float, default=None, help="style weight of the Gatys loss (default 10)")
     p.add_argument("--gatys-content-weight", type=float, default=None, help="content weight (default 1)")
@@ -329,6 +334,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         p.error("--threads must be at least 1")
     if any(n < 1 for n in args.refine):
         p.error("--refine steps must be at least 1")
+    if any(n < 1 for n in args.style_fit):
+        p.error("--style-fit steps must be at least 1")
     if len(args.ablation_label) > len(args.ablation_model):
         p.error("--ablation-label: more labels than --ablation-model models")
     return args
@@ -361,6 +368,8 @@ def main(argv: list[str] | None = None) -> int:
         Method("gatys", "Gatys", note="skipped: --no-gatys") if args.no_gatys
         else gatys_method(args, scorer.encoder, device),
         *[semstyle_method(f"refine{n}", f"semstyle --refine {n}", args.model, args, refine=n) for n in args.refine],
+        *[semstyle_method(f"fit{n}", f"semstyle --style-fit {n}", args.model, args, style_fit=n)
+          for n in args.style_fit],
     ]
     if not methods[0].available:
         print(f"semstyle: {methods[0].note}", file=sys.stderr)

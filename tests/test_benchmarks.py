@@ -556,3 +556,20 @@ def test_swap_parts_refuses_a_student_without_a_light_encoder(model):
 
     with pytest.raises(SystemExit, match="fast model"):
         swap_parts.main(["--teacher", str(model), "--student", str(model), "--pairs", "1", "--size", "32"])
+
+
+def test_quality_adds_one_style_fit_column_per_step_count(model, tmp_path):
+    """--style-fit N (quality.py): the main model again with each painting's vector fitted, so the
+    gain is measured beside the plain model in one run."""
+    from benchmarks.quality import semstyle_method
+    from tests.helpers import data_dir
+
+    args = parse_args(["--style-fit", "2", "--size", "48", "--style-size", "48", "--device", "cpu"])
+    assert args.style_fit == [2]
+    photo = Image.open(data_dir("content") / "chicago.jpg").convert("RGB").resize((48, 32))
+    painting = Image.open(data_dir("styles") / "the_scream.jpg").convert("RGB").resize((48, 48))
+    plain = semstyle_method("semstyle", "semstyle", str(model), args)
+    fitted = semstyle_method("fit2", "semstyle --style-fit 2", str(model), args, style_fit=2)
+    assert plain.run(photo, painting).tobytes() != fitted.run(photo, painting).tobytes()
+    with pytest.raises(SystemExit):
+        parse_args(["--style-fit", "0"])
