@@ -82,7 +82,7 @@ def test_stylize_a_photo_with_a_gallery_painting_and_the_brush(browser, server, 
     wait_for(lambda: browser.execute_script(
         "const a = document.getElementById('after'); return a.complete && a.naturalWidth > 0"), message="the result")
     assert browser.execute_script("return window.semstyle.lastRequest") == {
-        "mask": False, "protect": True, "labels": False, "autoRegions": 0, "refine": 0}
+        "mask": False, "protect": True, "labels": False, "autoRegions": 0, "refine": 0, "styleFit": 0}
     assert browser.find_element(By.ID, "status").text.startswith("Done in")
     download = browser.find_element(By.ID, "download")
     assert download.is_displayed() and download.get_attribute("href").startswith("blob:")
@@ -213,6 +213,29 @@ def test_refine_shows_its_progress_then_the_result(browser, server):
                                   "return [a.naturalWidth, a.naturalHeight]")
     assert size == [176, 256]
     assert image_difference(browser, "before", "after") > 10
+
+
+def test_closer_to_the_painting_fits_the_style(browser, server, photo):
+    """The "Closer to the painting" box sends style_fit (20 steps) and the picture changes."""
+    from selenium.webdriver.common.by import By
+
+    open_page(browser, server)
+    browser.find_element(By.ID, "photo").send_keys(str(photo))
+    browser.find_element(By.CSS_SELECTOR, "#gallery button[data-id=starry_night]").click()
+    stylize_and_wait(browser)
+    plain = browser.execute_script("return window.semstyle.result")
+    browser.execute_script("const i = document.createElement('img'); i.id = 'plain-copy';"
+                           "i.src = arguments[0]; document.body.appendChild(i);", plain)
+    box = browser.find_element(By.ID, "style-fit")
+    assert not box.is_selected()
+    box.click()
+    stylize_and_wait(browser)
+    assert browser.execute_script("return window.semstyle.lastRequest")["styleFit"] == 20
+    wait_for(lambda: browser.execute_script(
+        "const i = document.getElementById('plain-copy'); return i.complete && i.naturalWidth > 0"),
+        message="the plain result's copy")
+    assert image_difference(browser, "plain-copy", "after") > 0.5
+    box.click()  # leave the page as the next test expects it
 
 
 def test_live_tab_streams_the_camera_stylized(browser, server):

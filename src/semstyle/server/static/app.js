@@ -4,6 +4,8 @@
 const $ = (id) => document.getElementById(id);
 const state = { photo: null, styleId: null, styleFile: null, result: null, lastRequest: null };
 window.semstyle = state;  // for tests and the curious
+// "Closer to the painting": the style_fit steps asked for (20, the typical count of --style-fit)
+const STYLE_FIT_STEPS = 20;
 
 // -- tabs ---------------------------------------------------------------------
 for (const tab of document.querySelectorAll("[role=tab]")) {
@@ -215,8 +217,10 @@ $("go").addEventListener("click", async () => {
   if (regions.problem) { say("status", regions.problem, true); return; }
   const refine = Number($("refine").value);
   if (refine) form.append("refine", String(refine));
+  const styleFit = $("style-fit").checked ? STYLE_FIT_STEPS : 0;
+  if (styleFit) form.append("style_fit", String(styleFit));
   state.lastRequest = { mask: painted && mode === "mask", protect: painted && mode === "protect",
-                        labels: regions.labels, autoRegions: regions.autoRegions, refine };
+                        labels: regions.labels, autoRegions: regions.autoRegions, refine, styleFit };
   if (painted && mode !== "off") form.append(mode, await maskBlob(), "mask.png");
   $("go").disabled = true;
   say("status", "Stylizing…");
