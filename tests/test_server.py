@@ -96,6 +96,19 @@ def test_stylize_with_a_gallery_style_and_with_an_upload(server):
     assert reply.status_code == 200 and Image.open(io.BytesIO(reply.content)).size == (80, 60)
 
 
+def test_style_fit_changes_the_picture(server):
+    """style_fit in the form: the painting's vector fitted to the model first (cached after)."""
+    def stylize(steps: str) -> bytes:
+        reply = httpx.post(server + "/v1/stylize", files={"content": ("photo.jpg", photo_bytes())},
+                           data={"style_id": "the_scream", "size": "96", "style_size": "96", "style_fit": steps},
+                           timeout=120)
+        assert reply.status_code == 200, reply.text
+        return Image.open(io.BytesIO(reply.content)).convert("RGB").tobytes()
+
+    plain, fitted = stylize("0"), stylize("3")
+    assert plain != fitted and stylize("3") == fitted
+
+
 @pytest.mark.parametrize("files,data,status,needle", [
     ({"content": ("a.txt", b"plain text, not an image" * 20)}, {"style_id": "starry_night"}, 415, "not an image"),
     ({"content": ("a.png", png_bytes())}, {"style_id": "../../etc/passwd"}, 404, "no style"),
@@ -105,6 +118,7 @@ def test_stylize_with_a_gallery_style_and_with_an_upload(server):
     ({"content": ("a.png", png_bytes())}, {"style_id": "starry_night", "colour_match": "3"}, 422,
      "colour_match must be between 0 and 1"),
     ({"content": ("a.png", png_bytes())}, {"style_id": "starry_night", "format": "gif"}, 422, "format"),
+    ({"content": ("a.png", png_bytes())}, {"style_id": "starry_night", "style_fit": "-1"}, 422, "style_fit"),
     ({"content": ("a.png", png_bytes())}, {}, 422, "give one of style"),
     ({}, {"style_id": "starry_night"}, 422, "content"),
     ({"content": ("a.png", png_bytes((20, 20)))}, {"style_id": "starry_night"}, 400, "too small"),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 from ..pipeline.options import DEFAULTS, StylizeOptions
-from .common import MODEL_HELP, add_runtime_flags, ensure_weights, say
+from .common import MODEL_HELP, add_runtime_flags, add_style_fit_flag, ensure_weights, say
 from .stylize import parse_style_arg
 
 DEFAULT_PORT = 8765
@@ -22,6 +22,7 @@ def add_parser(commands) -> None:
     p.add_argument("--size", type=int, default=640, help="cap the longer side in px (default %(default)s)")
     p.add_argument("--strength", type=float, default=d.strength, help="0 = as filmed, 1 = full style")
     p.add_argument("--preserve-color", dest="preserve_colors", action="store_true", help="keep the colours")
+    add_style_fit_flag(p, d)
     p.add_argument("--smooth-stats", type=float, default=v.smooth_stats, help="0 = off (default %(default)s)")
     p.add_argument("--flow-blend", type=float, default=v.flow_blend, help="0 = off (default %(default)s)")
     p.add_argument("--flow-size", type=int, default=v.flow_size,
@@ -52,7 +53,8 @@ def run(args) -> int:
     if args.duration is not None and not args.duration > 0:
         raise ConfigError(f"--duration must be a number of seconds above 0, got {args.duration}")
     options = StylizeOptions(strength=args.strength, size=args.size, preserve_colors=args.preserve_colors,
-                             device=args.device, precision=args.precision, compile=args.compile).validate()
+                             style_fit=args.style_fit, device=args.device, precision=args.precision,
+                             compile=args.compile).validate()
     video = dataclasses.replace(LIVE_VIDEO, smooth_stats=args.smooth_stats, flow_blend=args.flow_blend,
                                 flow_size=args.flow_size, flow_preset=args.flow_preset).validate()
     ensure_weights(args.encoder_weights)

@@ -37,7 +37,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from .. import __version__
 from ..errors import SemstyleError
 from ..gallery import SAFE_ID, load_gallery
-from ..pipeline.options import StylizeOptions
+from ..pipeline.options import DEFAULTS, StylizeOptions
 from ..stylizer import Stylizer
 from ..video.options import VideoOptions
 from .forms import StylizeRequest, read_style, stylize_form
@@ -185,6 +185,7 @@ def create_app(settings: ServerSettings, stylizer: Stylizer | None = None) -> Fa
     async def submit_video(video: UploadFile = File(...), style: UploadFile | None = File(None),
                            style_id: str | None = Form(None), strength: float = Form(1.0),
                            size: int | None = Form(None), preserve_color: bool = Form(False),
+                           style_fit: int = Form(DEFAULTS.style_fit),
                            smooth_stats: float = Form(0.9), flow_blend: float = Form(0.6), audio: bool = Form(True),
                            format: str = Form("mp4")):
         if format.lower() not in ("mp4", "webm"):
@@ -192,7 +193,8 @@ def create_app(settings: ServerSettings, stylizer: Stylizer | None = None) -> Fa
         style_img = await read_style(style, style_id, gallery)
         try:
             options = StylizeOptions(strength=strength, size=size, preserve_colors=preserve_color,
-                                     device=stylizer.options.device, precision=stylizer.options.precision).validate()
+                                     style_fit=style_fit, device=stylizer.options.device,
+                                     precision=stylizer.options.precision).validate()
             video_options = VideoOptions(smooth_stats=smooth_stats, flow_blend=flow_blend, audio=audio).validate()
         except SemstyleError as exc:
             raise from_library(exc) from None
