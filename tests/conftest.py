@@ -1,4 +1,5 @@
 import os
+import shutil
 
 import pytest
 import torch
@@ -34,6 +35,17 @@ def vgg():
 def model(tmp_path_factory):
     """A tiny real model folder."""
     return tiny_model_dir(tmp_path_factory.mktemp("model"))
+
+
+@pytest.fixture
+def fresh_store(model):
+    """The tiny model's store, emptied before and after (its folder is unique to the model's file)."""
+    from semstyle.stylizer import Stylizer
+
+    store = Stylizer(model, precision="fp32").engine.style_cache.store
+    shutil.rmtree(store.folder, ignore_errors=True)
+    yield store
+    shutil.rmtree(store.folder, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")

@@ -3,8 +3,6 @@ to the model's own decoder, cached apart from the plain vector, refused where it
 
 from __future__ import annotations
 
-import shutil
-
 import pytest
 import torch
 from PIL import Image
@@ -18,14 +16,6 @@ from .helpers import assert_one_line_error, data_dir, run_cli
 
 UNSEEN = data_dir("semantic") / "gogh_portrait_style.jpg"
 """A painting none of the shipped models was trained on."""
-
-
-@pytest.fixture
-def fresh_store(model):
-    store = Stylizer(model, precision="fp32").engine.style_cache.store
-    shutil.rmtree(store.folder, ignore_errors=True)
-    yield store
-    shutil.rmtree(store.folder, ignore_errors=True)
 
 
 def objective_of(stylizer: Stylizer, painting, style_size: int):

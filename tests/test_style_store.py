@@ -17,15 +17,6 @@ from .helpers import data_dir
 PAINTING = data_dir("styles") / "starry_night.jpg"
 
 
-@pytest.fixture
-def fresh_store(model):
-    """The tiny model's store, emptied before and after (its folder is unique to the model's file)."""
-    store = Stylizer(model, precision="fp32").engine.style_cache.store
-    shutil.rmtree(store.folder, ignore_errors=True)
-    yield store
-    shutil.rmtree(store.folder, ignore_errors=True)
-
-
 def test_a_new_engine_reads_the_vector_an_earlier_one_stored(model, fresh_store):
     first = Stylizer(model, precision="fp32")
     vector = first.style_vector(PAINTING)
