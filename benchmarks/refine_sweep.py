@@ -18,11 +18,10 @@ import time
 from pathlib import Path
 
 import numpy as np
-import torch
 from PIL import Image
 
 from benchmarks.common import fit_longer_side
-from benchmarks.quality import Scorer
+from benchmarks.sweep_setup import add_sweep_options, sweep_tools
 
 ROOT = Path(__file__).resolve().parent.parent
 PAIRS = (("data/train_photos/kphotoalbum__bar55.jpg", "contrast_of_forms.jpg"),
@@ -40,19 +39,15 @@ def weighting(text: str) -> tuple[float, float, str]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    from semstyle import Stylizer
     from semstyle.io import image_to_tensor, tensor_to_image
     from semstyle.semantic.refine import refine_regions
 
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("weightings", nargs="+", type=weighting, help="anchor,content[,layer], e.g. 0.5,1")
     p.add_argument("--steps", type=int, default=20, help="L-BFGS steps (default 20)")
-    p.add_argument("--size", type=int, default=512, help="longer side in px (default 512)")
-    p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--model", help="semstyle model (default: the shipped one)")
+    add_sweep_options(p, size=512)
     args = p.parse_args(argv)
-    torch.set_num_threads(args.threads)
-    stylizer, scorer = Stylizer(args.model) if args.model else Stylizer(), Scorer(torch.device("cpu"))
+    stylizer, scorer = sweep_tools(args)
     engine = stylizer.engine
     drafts, rows = [], {w: [] for w in args.weightings}
     for photo_path, painting in PAIRS:

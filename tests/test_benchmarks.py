@@ -573,3 +573,18 @@ def test_quality_adds_one_style_fit_column_per_step_count(model, tmp_path):
     assert plain.run(photo, painting).tobytes() != fitted.run(photo, painting).tobytes()
     with pytest.raises(SystemExit):
         parse_args(["--style-fit", "0"])
+
+
+def test_fit_sweep_scores_each_rate_and_step_count_on_training_pairs(tmp_path, capsys):
+    """benchmarks/fit_sweep.py (how style fitting's step size was chosen) runs end to end on a
+    tiny model: one row for the plain vector and one per (rate, steps)."""
+    from benchmarks import fit_sweep
+
+    from .models_fixture import tiny_model_dir
+
+    fit_sweep.main(["0.05", "0.1", "--steps", "1", "2", "--size", "64", "--threads", "1",
+                    "--model", str(tiny_model_dir(tmp_path))])
+    rows = [line.split() for line in capsys.readouterr().out.splitlines() if line[:1] == " "]
+    keys = {(row[0], row[1]) for row in rows if len(row) == 5}
+    assert keys == {("0", "0"), ("0.05", "1"), ("0.05", "2"), ("0.1", "1"), ("0.1", "2")}
+    assert all(0 <= float(value) for row in rows if len(row) == 5 for value in row[2:])

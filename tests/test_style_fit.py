@@ -97,3 +97,25 @@ def test_the_onnx_backend_refuses_fitting_in_one_line(model, style, photo, tmp_p
     folder = export_onnx(model, tmp_path / "onnx")
     with pytest.raises(OptionError, match="torch backend"):
         OnnxStylizer(folder).stylize(photo, style, style_fit=5)
+
+
+def test_on_step_sees_every_step_and_the_last_is_the_result(model):
+    """benchmarks/fit_sweep.py reads a whole trajectory from one fit through ``on_step``."""
+    from semstyle.pipeline.style_fit import fit_style_vector
+
+    stylizer = Stylizer(model, precision="fp32", style_size=64)
+    engine, painting = stylizer.engine, data_dir("styles") / "starry_night.jpg"
+    pixels, plain = engine.read(painting, 64, "style_size"), stylizer.style_vector(painting)
+    before = plain.clone()
+    seen: list[tuple[int, torch.Tensor]] = []
+    fitted = fit_style_vector(engine.generator, engine.encoder, pixels, plain, 3, engine.autocast,
+                              on_step=lambda done, vector: seen.append((done, vector)))
+    assert [done for done, _ in seen] == [1, 2, 3]
+    assert torch.equal(seen[-1][1], fitted) and not torch.equal(seen[0][1], fitted)
+    assert torch.equal(plain, before)  # the encoder's vector is not moved in place
+
+
+def test_the_fast_model_refuses_fitting_which_made_it_worse(photo):
+    """quality.py's 18 unseen pairs: the fast model's style distance 0.637 plain, 0.719 fitted."""
+    with pytest.raises(OptionError, match="style_fit.*fast model"):
+        Stylizer("fast").stylize(photo, data_dir("styles") / "the_scream.jpg", style_fit=2)

@@ -28,7 +28,7 @@ from ..checkpoints import MODEL_FILE, load_generator
 from ..colour import ColourMoments
 from ..config import SHIPPED_MODELS
 from ..devices import autocast, pick_device, resolve_precision
-from ..errors import WeightsError
+from ..errors import OptionError, WeightsError
 from ..io.read import DEFAULT_MAX_PIXELS, list_images
 from ..nn.generator import Generator, NormStats
 from ..nn.vgg import VGGEncoder
@@ -179,6 +179,9 @@ class StyleEngine:
         is encoded once per process however it is passed. ``fit_steps``: each painting's
         vector fitted to this model's decoder (:mod:`semstyle.pipeline.style_fit`), cached under
         its own key; a collection's vector is used as it is."""
+        if fit_steps and self.config.decoder == "light":
+            raise OptionError("style_fit", "is for models with the default decoder: with the fast model's light "
+                                           "decoder it moved unseen paintings further away (MODEL_CARD.md)")
         if torch.is_tensor(style):
             return style.to(self.device)
         styles = weighted_styles(style)

@@ -12,9 +12,9 @@ pays for it once per painting, model, style size and ``N``.
 Why not the photo being stylized: that is :mod:`semstyle.semantic.refine`'s job (``--refine``,
 the pixels of one picture); a vector fitted once carries to every photo, frame and tile, and to
 the ONNX graphs' vector input. Measured on quality.py's 18 unseen pairs at 512 px (default
-model v0.3, colour matching on): style distance 0.491 -> 0.405 with 20 steps, edge F1 0.709 ->
-0.711 (MODEL_CARD.md, "Style fitting").
-"""
+model v0.3, colour matching on): style distance 0.489 -> 0.453 with 20 steps, edge F1 0.709 ->
+0.714; on the 12 seen pairs it does not help (0.342 -> 0.359, edges 0.686 -> 0.620): it is for
+paintings unlike the training's (MODEL_CARD.md, "Style fitting")."""
 
 from __future__ import annotations
 
@@ -38,8 +38,10 @@ FIT_LOSS_KIND = "both"
 """Mean/std and Gram, the default model's training loss (``style_kind = "both"``)."""
 
 FIT_LEARNING_RATE = 0.05
-"""Adam's step on the vector. On the 3 unseen paintings, 20 steps at 0.05 gave a style distance of
-0.405 where 0.02 gave 0.444 (the vectors' norms are 28-36; the fitted ones move by 10-13)."""
+"""Adam's step on the vector, chosen on training data (``benchmarks/fit_sweep.py``: 3 training
+photos x 4 training paintings outside quality.py's, 384 px): at 20 steps 0.05 reached a style
+distance of 0.283 against 0.309 at 0.02 and 0.293 at 0.1, edge F1 level at 0.575; at 0.1 or 40
+steps edges start to go (F1 0.53-0.55). The vectors' norms are 28-36; the fitted ones move by 10-13."""
 
 FIT_RECIPE = "fit-v1"
 """Part of a fitted vector's cache key: a change of the photos, loss or step size above must change
@@ -79,14 +81,20 @@ def fit_objective(generator: Generator, encoder: VGGEncoder, painting: torch.Ten
 
 
 def fit_style_vector(generator: Generator, encoder: VGGEncoder, painting: torch.Tensor, vector: torch.Tensor,
-                     steps: int, autocast: Callable[[], AbstractContextManager]) -> torch.Tensor:
+                     steps: int, autocast: Callable[[], AbstractContextManager], *,
+                     learning_rate: float = FIT_LEARNING_RATE,
+                     on_step: Callable[[int, torch.Tensor], None] | None = None) -> torch.Tensor:
     """``vector`` (1, D) after ``steps`` Adam steps on :func:`fit_objective`. Only the vector moves
-    (``torch.autograd.grad`` with respect to it alone: no weight gradients are made)."""
+    (``torch.autograd.grad`` with respect to it alone: no weight gradients are made).
+    ``on_step(done, vector)`` sees the vector after each step (benchmarks/fit_sweep.py reads a
+    whole trajectory from one fit)."""
     objective = fit_objective(generator, encoder, painting.to(vector.device), autocast)
     fitted = vector.detach().float().clone().requires_grad_(True)
-    optimizer = torch.optim.Adam([fitted], lr=FIT_LEARNING_RATE)
-    for _ in range(steps):
+    optimizer = torch.optim.Adam([fitted], lr=learning_rate)
+    for done in range(1, steps + 1):
         with torch.enable_grad():
             (fitted.grad,) = torch.autograd.grad(objective(fitted), [fitted])
         optimizer.step()
+        if on_step is not None:
+            on_step(done, fitted.detach().clone())
     return fitted.detach()
