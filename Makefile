@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test test-fast onnx-assets clean
+.PHONY: install demo test test-fast onnx-assets train-content clean
 
 install: $(STAMP)
 
@@ -22,6 +22,13 @@ $(STAMP): pyproject.toml constraints.txt
 # (pip install "semstyle[runtime]"); built from the shipped safetensors, checked against PyTorch.
 onnx-assets:
 	$(BIN)/semstyle export --onnx shipped -o src/semstyle/assets/onnx
+
+# The training configs' content folder (content_dir = "data/train_content"): links to the shared
+# photos and the committed Debian photos, so a fresh clone trains without copying images.
+train-content:
+	mkdir -p data/train_content
+	for f in ../shared/data/content/*.jpg data/train_photos/*.jpg; do \
+		ln -sfn "$$(realpath --relative-to=data/train_content "$$f")" data/train_content/; done
 
 demo: install
 	mkdir -p out
