@@ -150,24 +150,24 @@ def figures(engines: dict[str, Any], photo: Image.Image, style: Image.Image, siz
 
 
 def frame_rates(models: dict[str, str], frames: dict[str, Image.Image], style: Image.Image, device: str,
-                precision: str, count: int) -> dict[str, Any]:
+                precision: str, count: int, encoder_weights: str | None = None) -> dict[str, Any]:
     """Frames/s of each model (label -> model argument) on ``device`` (a GPU) at each frame size,
     warm, synchronized after every frame: the networks' rate for video (the frame already on the
     device, the style vector given). One model on the device at a time."""
     results = {}
     for label, name in models.items():
-        results[label] = model_frame_rates(name, frames, style, device, precision, count)
+        results[label] = model_frame_rates(name, frames, style, device, precision, count, encoder_weights)
         if device.startswith("cuda"):
             torch.cuda.empty_cache()  # the model's tensors are gone with the call: free them for the next
     return results
 
 
 def model_frame_rates(model: str, frames: dict[str, Image.Image], style: Image.Image, device: str, precision: str,
-                      count: int) -> dict[str, Any]:
+                      count: int, encoder_weights: str | None = None) -> dict[str, Any]:
     from semstyle import Stylizer
     from semstyle.io import image_to_tensor
 
-    stylizer = Stylizer(model, device=device, precision=precision)
+    stylizer = Stylizer(model, device=device, precision=precision, encoder_weights=encoder_weights)
     engine, vector = stylizer.engine, stylizer.style_vector(style)
     results: dict[str, Any] = {}
     for size, frame in frames.items():

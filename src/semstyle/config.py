@@ -49,6 +49,7 @@ class ModelConfig:
     light_width: int = 32  # base width of the light encoder and decoder
     light_subpixel: bool = False  # the light decoder's full-size stage as a sub-pixel convolution (faster)
     light_half_convs: int = 1  # 3x3 convolutions at the light decoder's half size (extra ones start as identity)
+    light_decoder_width: int = 0  # base width of the light decoder alone; 0: light_width
 
     def __post_init__(self):
         if self.content_encoder not in CONTENT_ENCODERS:
@@ -60,6 +61,9 @@ class ModelConfig:
             raise ConfigError(f"the light encoder and decoder work at relu3_1, not {self.content_layer}")
         if self.light_width < 8 or self.light_width % 4:
             raise ConfigError(f"model.light_width must be a multiple of 4 and at least 8, got {self.light_width}")
+        if self.light_decoder_width and (self.light_decoder_width < 8 or self.light_decoder_width % 4):
+            raise ConfigError("model.light_decoder_width must be 0 (light_width) or a multiple of 4 and at least 8, "
+                              f"got {self.light_decoder_width}")
         if self.light_half_convs < 1:
             raise ConfigError(f"model.light_half_convs must be at least 1, got {self.light_half_convs}")
 
