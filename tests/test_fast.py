@@ -158,6 +158,51 @@ def test_a_student_grown_by_half_size_convolutions_starts_with_the_earlier_pictu
         dataclasses.replace(TINY_LIGHT, light_half_convs=0)
 
 
+def test_a_wider_decoder_grown_from_a_narrower_one_paints_its_pictures(vgg):
+    """LightDecoder.widen_from (Net2WiderNet): extra channels copy existing ones and the next layer
+    splits their weights, so the widened decoder's image is the narrower one's, in both layouts."""
+    for layout in ({"light_subpixel": True}, {"light_subpixel": False, "light_half_convs": 2}):
+        torch.manual_seed(0)
+        narrow = Generator(dataclasses.replace(TINY_LIGHT, **layout)).eval()
+        wide = Generator(dataclasses.replace(TINY_LIGHT, light_decoder_width=16, **layout)).eval()
+        wide.load_state_dict({k: v for k, v in narrow.state_dict().items() if not k.startswith("decoder.")},
+                             strict=False)
+        wide.decoder.widen_from(narrow.decoder, torch.Generator().manual_seed(1))
+        assert wide.decoder.entry.out_channels == 32 and narrow.decoder.entry.out_channels == 16
+        image, styles = torch.rand(2, 3, 40, 56), torch.randn(2, 16)
+        with torch.no_grad():
+            want = narrow(narrow.features(vgg, image, (LIGHT_TAP,)), styles)
+            got = wide(wide.features(vgg, image, (LIGHT_TAP,)), styles)
+        torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
+        entry, following = wide.decoder.entry.weight, wide.decoder.stages[0][1].weight
+        for j in range(16, 32):  # each extra channel copies one of the 16, and takes another share of it
+            original = next(i for i in range(16) if torch.equal(entry[j], entry[i]))
+            assert not torch.allclose(following[:, j], following[:, original])
+    with pytest.raises(ValueError, match="narrower"):
+        narrow.decoder.widen_from(wide.decoder, torch.Generator())
+    with pytest.raises(ValueError, match="same layout"):
+        Generator(TINY_LIGHT).decoder.widen_from(narrow.decoder, torch.Generator())
+    with pytest.raises(ConfigError, match="light_decoder_width"):
+        dataclasses.replace(TINY_LIGHT, light_decoder_width=10)
+
+
+def test_distillation_widens_an_earlier_students_decoder(folders, teacher, tmp_path, vgg):
+    """init_model with a narrower decoder of the same layout: the student starts with its pictures."""
+    earlier = train(distill_config(folders, teacher, tmp_path / "earlier", 2), progress=False)
+    wider = dataclasses.replace(TINY_LIGHT, light_decoder_width=12)
+    from semstyle.train.distill import Distiller
+    distiller = Distiller(distill_config(folders, teacher, tmp_path / "next", 1, model=wider,
+                                         init_model=str(earlier)))
+    assert distiller.started_fresh == []
+    student, (before, _) = distiller.generator.eval(), ckpt.load_generator(earlier)
+    image, styles = torch.rand(1, 3, 40, 56), torch.randn(1, 16)
+    with torch.no_grad():
+        old = before.eval()(before.features(vgg, image, (LIGHT_TAP,)), styles)
+        new = student(student.features(vgg, image, (LIGHT_TAP,)), styles)
+    torch.testing.assert_close(new, old, rtol=1e-5, atol=1e-5)
+    assert student.decoder.entry.out_channels == 24
+
+
 def test_distillation_resumes_exactly(folders, teacher, tmp_path):
     """Also across the learning-rate warm-up: its rate is a function of the step alone."""
     changes = {"ema_decay": 0.9, "warmup_steps": 3}

@@ -133,6 +133,39 @@ class LightDecoder(nn.Module):
         fold the injection into it (:mod:`semstyle.nn.fold`)."""
         return self.stages[0][0]
 
+    def convolutions(self) -> list[nn.Conv2d]:
+        """Every convolution in the order the signal passes them, the RGB projection last."""
+        return [conv for stage in self.stages for conv in stage] + [self.to_rgb]
+
+    @torch.no_grad()
+    def widen_from(self, narrower: LightDecoder, rng: torch.Generator, spread: float = 0.1) -> None:
+        """Take a narrower decoder of the same layout so that this one paints exactly its pictures
+        (Net2WiderNet, Chen et al. 2016): each extra channel of a hidden layer copies a random
+        existing one, and the next convolution's weights from a channel and its copies are split
+        between them in random shares that sum to one. A wider student thus starts where the
+        earlier fast model is instead of from noise, and the unequal shares let the copies
+        diverge as it trains (equal ones would get equal gradients forever)."""
+        mine, theirs = self.convolutions(), narrower.convolutions()
+        if len(mine) != len(theirs) or any(a.kernel_size != b.kernel_size for a, b in zip(mine, theirs)) \
+                or mine[0].in_channels != theirs[0].in_channels or mine[-1].out_channels != theirs[-1].out_channels:
+            raise ValueError("widen_from needs a decoder of the same layout (stages, kernels, input and output)")
+        if any(a.out_channels < b.out_channels for a, b in zip(mine, theirs)):
+            raise ValueError("widen_from takes a narrower decoder, not a wider one")
+        picks = shares = None  # which old channel each input channel of the current layer copies, and its share
+        for index, (wide, narrow) in enumerate(zip(mine, theirs)):
+            weight, bias = narrow.weight.float(), narrow.bias.float()
+            if picks is not None:
+                weight = weight[:, picks] * shares.view(1, -1, 1, 1)
+            if index < len(mine) - 1:
+                extra = torch.randint(narrow.out_channels, (wide.out_channels - narrow.out_channels,), generator=rng)
+                picks = torch.cat([torch.arange(narrow.out_channels), extra])
+                shares = _random_shares(picks, narrow.out_channels, spread, rng)
+                weight, bias = weight[picks], bias[picks]
+            wide.weight.copy_(weight)
+            wide.bias.copy_(bias)
+        if self.colour is not None and narrower.colour is not None:
+            self.colour.load_state_dict(narrower.colour.state_dict())
+
     def forward(self, feat: torch.Tensor, styles: torch.Tensor, masks: torch.Tensor | None = None) -> torch.Tensor:
         """As :meth:`semstyle.nn.generator.Decoder.forward`."""
         return self.from_entry(self.entry(feat * self.input_gain), styles, masks)
@@ -147,3 +180,10 @@ class LightDecoder(nn.Module):
                 x = F.relu(conv(x), inplace=True)
         rgb = self.shuffle(self.to_rgb(x))
         return rgb if self.colour is None else self.colour(rgb, styles, masks)
+
+
+def _random_shares(picks: torch.Tensor, groups: int, spread: float, rng: torch.Generator) -> torch.Tensor:
+    """For each entry of ``picks`` (a group index), a positive share; the shares of a group sum to one."""
+    raw = (1.0 + spread * torch.randn(len(picks), generator=rng)).clamp(min=0.1)
+    totals = torch.zeros(groups).index_add_(0, picks, raw)
+    return raw / totals[picks]
