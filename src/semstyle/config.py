@@ -67,6 +67,11 @@ class ModelConfig:
         if self.light_half_convs < 1:
             raise ConfigError(f"model.light_half_convs must be at least 1, got {self.light_half_convs}")
 
+    @property
+    def decoder_light_width(self) -> int:
+        """The light decoder's base width: ``light_decoder_width``, or ``light_width`` when that is 0."""
+        return self.light_decoder_width or self.light_width
+
 
 CONTENT_ENCODERS = ("vgg", "light")
 DECODERS = ("mirror", "light")

@@ -217,8 +217,7 @@ class Generator(nn.Module):
         self.content_encoder = LightEncoder(channels, config.light_width) if config.content_encoder == "light" \
             else None
         if config.decoder == "light":
-            self.decoder = LightDecoder(config.style_dim, channels, config.light_decoder_width or config.light_width,
-                                        config.modulate_decoder,
+            self.decoder = LightDecoder(config.style_dim, channels, config.decoder_light_width, config.modulate_decoder,
                                         config.light_subpixel, config.light_half_convs)
         else:
             self.decoder = Decoder(config.style_dim, config.decoder_width, config.modulate_decoder, channels,

@@ -155,12 +155,12 @@ class LightDecoder(nn.Module):
         for index, (wide, narrow) in enumerate(zip(mine, theirs)):
             weight, bias = narrow.weight.float(), narrow.bias.float()
             if picks is not None:
-                weight = weight[:, picks] * shares.view(1, -1, 1, 1)
+                weight = weight[:, picks.to(weight.device)] * shares.to(weight.device).view(1, -1, 1, 1)
             if index < len(mine) - 1:
                 extra = torch.randint(narrow.out_channels, (wide.out_channels - narrow.out_channels,), generator=rng)
                 picks = torch.cat([torch.arange(narrow.out_channels), extra])
                 shares = _random_shares(picks, narrow.out_channels, spread, rng)
-                weight, bias = weight[picks], bias[picks]
+                weight, bias = weight[picks.to(weight.device)], bias[picks.to(weight.device)]
             wide.weight.copy_(weight)
             wide.bias.copy_(bias)
         if self.colour is not None and narrower.colour is not None:

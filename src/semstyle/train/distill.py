@@ -113,8 +113,8 @@ class Distiller:
         widened function-preservingly (:meth:`~semstyle.nn.light.LightDecoder.widen_from`)."""
         theirs, mine = earlier.config, self.generator.config
         layout = ("light_subpixel", "light_half_convs")
-        wider = (mine.light_decoder_width or mine.light_width) > (theirs.light_decoder_width or theirs.light_width)
-        if not wider or any(getattr(mine, name) != getattr(theirs, name) for name in layout):
+        same_layout = all(getattr(mine, name) == getattr(theirs, name) for name in layout)
+        if not same_layout or mine.decoder_light_width <= theirs.decoder_light_width:
             return False
         rng = torch.Generator().manual_seed(self.config.seed + 29)
         self.generator.decoder.widen_from(earlier.decoder, rng)
