@@ -167,7 +167,7 @@ def test_a_wider_decoder_grown_from_a_narrower_one_paints_its_pictures(vgg):
         wide = Generator(dataclasses.replace(TINY_LIGHT, light_decoder_width=16, **layout)).eval()
         wide.load_state_dict({k: v for k, v in narrow.state_dict().items() if not k.startswith("decoder.")},
                              strict=False)
-        wide.decoder.widen_from(narrow.decoder, torch.Generator().manual_seed(1))
+        assert wide.widen_decoder_from(narrow, torch.Generator().manual_seed(1))
         assert wide.decoder.entry.out_channels == 32 and narrow.decoder.entry.out_channels == 16
         image, styles = torch.rand(2, 3, 40, 56), torch.randn(2, 16)
         with torch.no_grad():
@@ -178,6 +178,9 @@ def test_a_wider_decoder_grown_from_a_narrower_one_paints_its_pictures(vgg):
         for j in range(16, 32):  # each extra channel copies one of the 16, and takes another share of it
             original = next(i for i in range(16) if torch.equal(entry[j], entry[i]))
             assert not torch.allclose(following[:, j], following[:, original])
+    assert not narrow.widen_decoder_from(wide, torch.Generator())  # not wider: nothing to grow
+    assert not Generator(dataclasses.replace(TINY_LIGHT, light_decoder_width=16)).widen_decoder_from(
+        Generator(dataclasses.replace(TINY_LIGHT, light_half_convs=2)), torch.Generator())  # another layout
     with pytest.raises(ValueError, match="narrower"):
         narrow.decoder.widen_from(wide.decoder, torch.Generator())
     with pytest.raises(ValueError, match="same layout"):

@@ -223,6 +223,19 @@ class Generator(nn.Module):
             self.decoder = Decoder(config.style_dim, config.decoder_width, config.modulate_decoder, channels,
                                    level=int(config.content_layer[4]))
 
+    def widen_decoder_from(self, narrower: Generator, rng: torch.Generator) -> bool:
+        """Start a light decoder wider than ``narrower``'s, of the same layout, as that decoder
+        widened function-preservingly (:meth:`~semstyle.nn.light.LightDecoder.widen_from`); False,
+        and nothing changed, where the two decoders are not such a pair."""
+        mine, theirs = self.config, narrower.config
+        light = mine.decoder == theirs.decoder == "light"
+        layout = ("light_subpixel", "light_half_convs")
+        same_layout = all(getattr(mine, name) == getattr(theirs, name) for name in layout)
+        if not (light and same_layout) or mine.decoder_light_width <= theirs.decoder_light_width:
+            return False
+        self.decoder.widen_from(narrower.decoder, rng)
+        return True
+
     def use_decoder_dtype(self, dtype: torch.dtype) -> Generator:
         """Keep the decoder's (and a light encoder's) weights in ``dtype`` (bfloat16 runs them twice
         as fast as autocast's per-call casts, measured at 1024 px); the style encoder and the

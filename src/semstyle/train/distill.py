@@ -94,7 +94,7 @@ class Distiller:
         the teacher) nor most of the decoder. Every tensor whose name and shape match is taken; the
         rest (a decoder stage the new architecture changed) starts fresh. The style encoder and
         injection still come from the teacher. A wider decoder of the same layout is grown from the
-        earlier one (:meth:`_widen_decoder`)."""
+        earlier one (:meth:`~semstyle.nn.generator.Generator.widen_decoder_from`)."""
         earlier, _ = ckpt.load_generator(model, self.device)
         if earlier.config.content_encoder != "light" or earlier.config.decoder != "light":
             raise ConfigError(f"init_model {model} is not a fast (light) model, so it cannot start the student")
@@ -104,21 +104,9 @@ class Distiller:
         if not taken:
             raise ConfigError(f"init_model {model} shares no layer with this student's architecture")
         self.generator.load_state_dict(taken, strict=False)
-        if self._widen_decoder(earlier):
+        if self.generator.widen_decoder_from(earlier, torch.Generator().manual_seed(self.config.seed + 29)):
             taken.update({name: t for name, t in mine.items() if name.startswith("decoder.")})
         self.started_fresh = sorted(name for name in mine if name not in taken)
-
-    def _widen_decoder(self, earlier: Generator) -> bool:
-        """A wider decoder of the same layout (``light_decoder_width``) starts as the earlier one,
-        widened function-preservingly (:meth:`~semstyle.nn.light.LightDecoder.widen_from`)."""
-        theirs, mine = earlier.config, self.generator.config
-        layout = ("light_subpixel", "light_half_convs")
-        same_layout = all(getattr(mine, name) == getattr(theirs, name) for name in layout)
-        if not same_layout or mine.decoder_light_width <= theirs.decoder_light_width:
-            return False
-        rng = torch.Generator().manual_seed(self.config.seed + 29)
-        self.generator.decoder.widen_from(earlier.decoder, rng)
-        return True
 
     def _autocast(self):
         return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp)
