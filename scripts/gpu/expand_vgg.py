@@ -15,19 +15,16 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 
-VGG16_CONVS = ((0, 3, 64), (2, 64, 64), (5, 64, 128), (7, 128, 128), (10, 128, 256), (12, 256, 256),
-               (14, 256, 256), (17, 256, 512), (19, 512, 512), (21, 512, 512), (24, 512, 512),
-               (26, 512, 512), (28, 512, 512))
-"""torchvision index, input and output channels of VGG16's convolutions."""
+from semstyle.nn.vgg import VGG16_BLOCKS, VGGEncoder, torchvision_conv_indices
 
 
 def main(packed: str, out: str) -> None:
     with safe_open(packed, "pt") as handle:
         state = {k: handle.get_tensor(k).float() for k in handle.keys()}
         metadata = handle.metadata()
-    for index, c_in, c_out in VGG16_CONVS:
-        state.setdefault(f"features.{index}.weight", torch.zeros(c_out, c_in, 3, 3))
-        state.setdefault(f"features.{index}.bias", torch.zeros(c_out))
+    for conv, index in zip(VGGEncoder(VGG16_BLOCKS).convs, torchvision_conv_indices(VGG16_BLOCKS)):
+        state.setdefault(f"features.{index}.weight", torch.zeros_like(conv.weight))
+        state.setdefault(f"features.{index}.bias", torch.zeros_like(conv.bias))
     save_file(state, out, metadata={"preprocessing": metadata["preprocessing"]})
     print(f"{out}: {len(state)} tensors ({metadata['kept_convs']} convolutions real, the rest zeros)")
 

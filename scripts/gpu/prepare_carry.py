@@ -21,11 +21,12 @@ from PIL import Image
 from safetensors.torch import save_file
 
 from semstyle.io.read import list_images, load_image
+from semstyle.nn.vgg import VGG16_BLOCKS, tap_names, torchvision_conv_indices
 from semstyle.weights import load_vgg_state
 
 REPO = Path(__file__).resolve().parents[2]
-KEPT_CONVS = 8
-"""VGG16's first eight convolutions end at relu4_1 (torchvision indices 0 to 17)."""
+KEPT_CONVS = tap_names(VGG16_BLOCKS).index("relu4_1") + 1
+"""VGG16's convolutions up to and including relu4_1's (eight: torchvision indices 0 to 17)."""
 
 
 def shrink_folder(source: Path, dest: Path, short_side: int) -> int:
@@ -43,9 +44,8 @@ def shrink_folder(source: Path, dest: Path, short_side: int) -> int:
 
 def pack_vgg(dest: Path) -> list[str]:
     state, preprocessing = load_vgg_state()
-    convs = sorted({int(k.split(".")[1]) for k in state if k.startswith("features.")})[:KEPT_CONVS]
-    kept = {k: v.half().contiguous() for k, v in state.items()
-            if k.startswith("features.") and int(k.split(".")[1]) in convs}
+    kept = {f"features.{index}.{part}": state[f"features.{index}.{part}"].half().contiguous()
+            for index in torchvision_conv_indices(VGG16_BLOCKS)[:KEPT_CONVS] for part in ("weight", "bias")}
     save_file(kept, str(dest), metadata={"preprocessing": preprocessing, "kept_convs": str(KEPT_CONVS)})
     return sorted(kept)
 
