@@ -61,6 +61,30 @@ def test_channel_mean_std_by_hand():
                                                     math.sqrt(12 + eps), math.sqrt(1 + eps)])
     _, std0 = channel_mean_std(feat, eps=0.0)
     assert std0.flatten().tolist() == pytest.approx([math.sqrt(1.25), 0.0, math.sqrt(12), 1.0])
+    # the training path (a gradient flows) computes the same numbers
+    mean_g, std_g = channel_mean_std(feat.clone().requires_grad_(True))
+    assert mean_g.detach().flatten().tolist() == pytest.approx(mean.flatten().tolist())
+    assert std_g.detach().flatten().tolist() == pytest.approx(std.flatten().tolist())
+
+
+@pytest.mark.parametrize("layout", [torch.contiguous_format, torch.channels_last])
+@pytest.mark.parametrize("shape", [(1, 64, 300, 211), (3, 256, 40, 37), (2, 5, 1, 1)])
+def test_chunked_statistics_match_the_library_path(shape, layout):
+    """At inference (no gradient) the statistics are read in chunks and merged (Chan's update);
+    with a gradient flowing they are the plain two-pass library ops. Both must give the same
+    numbers on maps larger than a chunk, in either layout, in float32 and bfloat16."""
+    base = (torch.randn(*shape, dtype=torch.float64) * 3 + 2).relu()
+    exact_mean = base.mean(dim=(2, 3))
+    exact_std = (base.var(dim=(2, 3), unbiased=False) + 1e-5).sqrt()
+    for dtype, tol in ((torch.float32, 1e-5), (torch.bfloat16, 1e-2)):
+        feat = base.to(dtype).contiguous(memory_format=layout)
+        fast_mean, fast_std = channel_mean_std(feat)
+        slow_mean, slow_std = channel_mean_std(feat.clone().requires_grad_(True))
+        assert fast_mean.dtype == feat.dtype and fast_mean.shape == (shape[0], shape[1])
+        torch.testing.assert_close(fast_mean.double(), slow_mean.detach().double(), rtol=tol, atol=tol)
+        torch.testing.assert_close(fast_std.double(), slow_std.detach().double(), rtol=tol, atol=tol)
+        torch.testing.assert_close(fast_std.double(), exact_std, rtol=tol, atol=tol)
+        torch.testing.assert_close(fast_mean.double(), exact_mean, rtol=tol, atol=tol)
 
 
 def test_style_encoder_output_shape_and_dependence():

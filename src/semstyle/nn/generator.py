@@ -72,7 +72,7 @@ class StyleEncoder(nn.Module):
     def layer_stats(self, feats: Mapping[str, torch.Tensor],
                     masks: torch.Tensor | None = None) -> list[tuple[torch.Tensor, torch.Tensor]]:
         """What the vector is computed from: per style layer, (mean, std) each (N, K, C)."""
-        return [region_mean_std(feats[tap].float(), masks) for tap in self.layers]
+        return [region_mean_std(feats[tap], masks) for tap in self.layers]
 
     def from_stats(self, stats: list[tuple[torch.Tensor, torch.Tensor]]) -> torch.Tensor:
         """Per-layer statistics (:meth:`layer_stats`, or pooled over a collection) -> (N, K, D)."""
@@ -332,7 +332,7 @@ class Generator(nn.Module):
         masks = masks if region_norm else None
         if self._folds(feats):
             return projected_stats(feats[LIGHT_HIDDEN_TAP], self.content_encoder, masks)
-        return region_mean_std(feats[self.content_tap].float(), masks)
+        return region_mean_std(feats[self.content_tap], masks)
 
     def forward(self, feats: Mapping[str, torch.Tensor], style: torch.Tensor, **options) -> torch.Tensor:
         """The stylized image; see :meth:`run` for the options."""
@@ -354,7 +354,7 @@ class Generator(nn.Module):
         the result's ``injected`` is then None.
         """
         folded = self._folds(feats)
-        content = feats[LIGHT_HIDDEN_TAP] if folded else feats[self.content_tap].float()
+        content = feats[LIGHT_HIDDEN_TAP] if folded else feats[self.content_tap]
         if masks is not None:
             masks = masks.expand(content.shape[0], -1, -1, -1).float()
         # 1. one style vector per region: (N, K, D)
@@ -379,7 +379,7 @@ class Generator(nn.Module):
             scale, shift = self.injection.adain_affine(stats, targets)
             image = self.decoder(feats[self.content_tap].to(dtype), styles.to(dtype), entry=(scale[0, 0], shift[0, 0]))
             return GeneratorPass(image, None, styles, *targets)
-        injected = self.injection.apply_targets(content, stats, targets, weights)
+        injected = self.injection.apply_targets(content.float(), stats, targets, weights)
         # 5. decoding, with FiLM per region, in the decoder's own precision
         image = self.decoder(injected.to(dtype), styles.to(dtype), decoder_masks)
         return GeneratorPass(image, injected, styles, *targets)
