@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -197,3 +202,31 @@ def test_precision_names():
     assert resolve_precision("auto", torch.device("cpu")) in (torch.float32, torch.bfloat16)
     with pytest.raises(ConfigError, match="precision"):
         resolve_precision("fp8", torch.device("cpu"))
+
+
+def _huge_page_kib(env_value: str | None) -> tuple[str, int]:
+    """In a fresh process importing semstyle before torch: the allocator setting it ends up with,
+    and how much anonymous huge-page memory a 64 MiB tensor gets."""
+    env = {k: v for k, v in os.environ.items() if k != "THP_MEM_ALLOC_ENABLE"}
+    if env_value is not None:
+        env["THP_MEM_ALLOC_ENABLE"] = env_value
+    code = ("import os, semstyle, torch\n"
+            "x = torch.ones(16 << 20)\n"
+            "kib = sum(int(line.split()[1]) for line in open('/proc/self/smaps_rollup') "
+            "if line.startswith('AnonHugePages:'))\n"
+            "print(os.environ['THP_MEM_ALLOC_ENABLE'], kib)\n")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
+    setting, kib = out.split()
+    return setting, int(kib)
+
+
+@pytest.mark.skipif(not Path("/sys/kernel/mm/transparent_hugepage/enabled").exists()
+                    or "[never]" in Path("/sys/kernel/mm/transparent_hugepage/enabled").read_text(),
+                    reason="no transparent huge pages on this kernel")
+def test_importing_semstyle_gives_torch_huge_pages_unless_opted_out():
+    """The big maps of a forward pass come from huge pages (semstyle/__init__.py says why);
+    a user's THP_MEM_ALLOC_ENABLE=0 is kept."""
+    setting, kib = _huge_page_kib(None)
+    assert setting == "1" and kib >= 32 * 1024
+    setting, _ = _huge_page_kib("0")
+    assert setting == "0"
